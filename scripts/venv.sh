@@ -1,0 +1,35 @@
+# Shared helper, sourced by demo.sh and test.sh: make_venv DIR [pip requirement...]
+# Creates (or reuses) a virtual environment with spectools installed in it.
+# Works on a fresh Debian machine: installs python3-venv with apt when venv is missing.
+set -euo pipefail
+
+PYTHON="${PYTHON:-python3}"
+REPO="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)"
+
+ensure_venv_module() {
+    if "$PYTHON" -c "import venv, ensurepip" 2>/dev/null; then return 0; fi
+    if [ "$(id -u)" = 0 ] && command -v apt-get >/dev/null; then
+        echo "Installing python3-venv (the venv module is missing)..." >&2
+        apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq python3-venv >/dev/null
+    else
+        echo "error: $PYTHON has no venv module; install it with: sudo apt-get install python3-venv" >&2
+        exit 2
+    fi
+}
+
+# make_venv DIR EXTRAS [extra pip requirements...]
+make_venv() {
+    local dir="$1" extras="$2"; shift 2
+    # The stamp records what was asked for, so a changed setup.py or pin list rebuilds the venv.
+    local want
+    want="$( (cat "$REPO/setup.py"; echo "$extras $*") | cksum)"
+    if [ -x "$dir/bin/python" ] && [ "$(cat "$dir/.stamp" 2>/dev/null)" = "$want" ]; then
+        return 0
+    fi
+    ensure_venv_module
+    rm -rf "$dir"
+    "$PYTHON" -m venv "$dir"
+    "$dir/bin/python" -m pip install -q --disable-pip-version-check -U pip >&2
+    "$dir/bin/python" -m pip install -q --disable-pip-version-check "$@" -e "$REPO[$extras]" >&2
+    echo "$want" > "$dir/.stamp"
+}

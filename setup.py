@@ -1,0 +1,54 @@
+"""Installation script for spectools and its Scipion plugin.
+
+Packages are listed explicitly: a bare ``find_packages()`` at the repository
+root would install top-level ``protocols`` and ``tests`` packages.  The
+Scipion plugin lives in ``protocols/`` and is installed under the import name
+``spectools_scipion`` (Scipion imports a plugin by its entry-point name).
+"""
+import re
+from pathlib import Path
+
+from setuptools import setup
+
+HERE = Path(__file__).parent
+VERSION = re.search(r'__version__ = "([^"]+)"',
+                    (HERE / "spectools" / "__init__.py").read_text()).group(1)
+
+setup(
+    name="spectools",
+    version=VERSION,
+    description=("Averaged power spectra of aligned helical segments, aligned stacks, "
+                 "Thon-ring spectra, and a cryoSPARC / RELION / SPIDER / Scipion format bridge"),
+    long_description=(HERE / "README.md").read_text(),
+    long_description_content_type="text/markdown",
+    python_requires=">=3.9",
+    packages=[
+        "spectools",
+        "spectools.io",
+        "spectools.formats",
+        "spectools.cli",
+        "spectools_scipion",
+    ],
+    package_dir={"spectools_scipion": "protocols"},
+    # Ranges admit Scipion's pins (numpy 1.26.1, scipy <= 1.10, mrcfile <= 1.4.3)
+    # as well as current numpy 2.x.
+    install_requires=[
+        "numpy>=1.24",
+        "scipy>=1.10",
+        "mrcfile>=1.4",
+        "pandas>=1.5",
+        "starfile>=0.5",
+        "tqdm>=4.60",
+    ],
+    extras_require={
+        "test": ["pytest>=7", "hypothesis>=6"],
+        "scipion": ["scipion-pyworkflow>=3.11", "scipion-em>=3.11", "emtable"],
+    },
+    entry_points={
+        "console_scripts": ["spectools = spectools.cli.main:main"],
+    },
+    classifiers=[
+        "Programming Language :: Python :: 3",
+        "Topic :: Scientific/Engineering :: Bio-Informatics",
+    ],
+)

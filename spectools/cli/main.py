@@ -1,0 +1,49 @@
+"""Entry point of the ``spectools`` command.
+
+Errors in the input end the command with one line on stderr and exit status
+2; nothing is written in that case (every output is written atomically).
+"""
+import argparse
+import sys
+
+from .. import __version__
+from ..errors import SpectoolsError
+from . import convert, demo, info
+
+DESCRIPTION = """\
+spectools: averaged power spectra of aligned helical segments, aligned stacks,
+Thon-ring spectra, and a cryoSPARC / RELION / SPIDER metadata bridge.
+
+Run 'spectools COMMAND --help' for the options of each command."""
+
+
+def build_parser():
+    parser = argparse.ArgumentParser(prog="spectools", description=DESCRIPTION,
+                                     formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("--version", action="version", version=f"spectools {__version__}")
+    subparsers = parser.add_subparsers(dest="command", metavar="COMMAND")
+    for module in (info, convert, demo):
+        module.add_parser(subparsers)
+    return parser
+
+
+def main(argv=None):
+    parser = build_parser()
+    args = parser.parse_args(argv)
+    if not getattr(args, "run", None):
+        parser.print_help()
+        return 2
+    try:
+        return args.run(args)
+    except SpectoolsError as exc:
+        print(f"spectools {args.command}: error: {exc}", file=sys.stderr)
+        return 2
+    except KeyboardInterrupt:
+        print(f"spectools {args.command}: interrupted", file=sys.stderr)
+        return 130
+    except BrokenPipeError:
+        return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,95 @@
+"""Readers and writers that map each package's metadata to and from the model.
+
+One module per format: :mod:`.relion` (STAR 3.0 to 5), :mod:`.cryosparc`
+(``.cs``), :mod:`.spider` (alignment doc files).  This module only picks the
+module from the file name or its contents.
+"""
+from pathlib import Path
+
+from ..errors import SpectoolsError
+
+#: Output format by file extension.
+EXTENSIONS = {".star": "relion", ".cs": "cryosparc", ".dat": "spider", ".doc": "spider",
+              ".spi": "spider"}
+FORMATS = ("relion", "cryosparc", "spider")
+
+
+def detect_format(path, to=None):
+    """The format of ``path``: ``to`` if given, else from its extension.
+
+    An existing file with an unknown extension is recognised by its first
+    bytes (numpy magic for ``.cs``, ``data_`` for STAR, a SPIDER doc comment).
+    """
+    if to:
+        if to not in FORMATS:
+            raise SpectoolsError(f"unknown format {to!r}; choose one of {', '.join(FORMATS)}")
+        return to
+    suffix = Path(path).suffix.lower()
+    if suffix in EXTENSIONS and suffix != ".spi":
+        return EXTENSIONS[suffix]
+    if Path(path).is_file():
+        with open(path, "rb") as fh:
+            head = fh.read(4096)
+        if head.startswith((b"\x93NUMPY", b"\x95CSDAT")):
+            return "cryosparc"
+        text = head.decode("latin-1")
+        if "data_" in text and ("loop_" in text or "_rln" in text):
+            return "relion"
+        if suffix == ".spi" or text.lstrip().startswith(";"):
+            return "spider"
+    elif suffix == ".spi":
+        return "spider"
+    raise SpectoolsError(
+        f"unknown metadata format (extension {suffix or 'none'!r}); use .star, .cs, "
+        ".dat/.doc (SPIDER) or give the format explicitly", path)
+
+
+def read_particles(path, *, format=None, **options):
+    """Read particle metadata into a :class:`~spectools.model.ParticleTable`.
+
+    Parameters
+    ----------
+    path : path-like
+        A RELION ``.star``, a cryoSPARC ``.cs`` or a SPIDER alignment doc.
+    format : {"relion", "cryosparc", "spider"}, optional
+        Overrides detection from the extension and contents.
+    **options
+        Passed to the format's ``read``: e.g. ``passthrough`` and
+        ``cs2d_convention`` (cryoSPARC), ``stack`` and ``registers``
+        (SPIDER), ``pixel_size_a`` and ``search_dirs`` (all).
+    """
+    path = Path(path)
+    if not path.is_file():
+        raise SpectoolsError("no such file" if not path.exists() else "not a file", path)
+    return _module(detect_format(path, format)).read(path, **options)
+
+
+def write_particles(table, path, *, format=None, **options):
+    """Write a :class:`~spectools.model.ParticleTable` atomically.
+
+    Parameters
+    ----------
+    table : ParticleTable
+    path : path-like
+        Output file; image paths in it are written relative to its folder.
+    format : {"relion", "cryosparc", "spider"}, optional
+        Overrides detection from the extension.
+    **options
+        Passed to the format's ``write`` (e.g. ``relion_version``).
+    """
+    return _module(detect_format(path, format) if format else _output_format(path)).write(
+        table, path, **options)
+
+
+def _output_format(path):
+    suffix = Path(path).suffix.lower()
+    if suffix not in EXTENSIONS:
+        raise SpectoolsError(
+            f"unknown output extension {suffix or 'none'!r}; use .star, .cs or .dat/.doc/.spi "
+            "(SPIDER doc), or give the format explicitly", path)
+    return EXTENSIONS[suffix]
+
+
+def _module(name):
+    from . import cryosparc, relion, spider
+    return {"relion": relion, "cryosparc": cryosparc, "spider": spider}[name]

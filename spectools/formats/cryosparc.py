@@ -1,0 +1,391 @@
+"""cryoSPARC ``.cs`` datasets <-> :class:`~spectools.model.ParticleTable`.
+
+Mapping (``conventions/cryosparc.md``):
+
+* ``blob/path`` (``>`` = project-relative), ``blob/idx`` (0-based),
+  ``blob/shape`` ``[ny, nx]``, ``blob/psize_A``;
+* ``alignments2D/pose`` (radians) and ``alignments2D/shift`` (``(x, y)`` in
+  pixels of ``alignments2D/psize_A``, converted to pixels of the blob).  No
+  public source settles the sign of the 2D pose: ``cs2d_convention="pyem"``
+  (default; pyem, Scipion's cryoSPARC plugin, and the one published tool that
+  uses 2D poses on real images) reads ``psi = +pose``, ``origin = +shift``;
+  ``"helicon"`` reads ``psi = -pose``, ``origin = -shift``;
+* ``alignments3D/pose`` (axis-angle vector): RELION's matrix is the transpose
+  of the Rodrigues rotation, i.e. ``(rot, tilt, psi)`` are its intrinsic ZYZ
+  Euler angles; ``alignments3D/shift`` is the RELION origin in pixels;
+* classes 0-based (``class_number = class + 1``), CTF angles in radians,
+  ``ctf/exp_group_id`` 0-based;
+* ``filament/filament_uid`` renumbered 1..n per micrograph; psi prior
+  ``90 - deg(filament_pose)`` as pyem reads it (unsettled, see the document).
+
+Every field that is not mapped is kept as a passthrough column (vector fields
+split into ``name[0]``, ``name[1]``, ...) and written back unchanged.
+"""
+import hashlib
+import re
+import warnings
+
+import numpy as np
+import pandas as pd
+
+from ..errors import SpectoolsError
+from ..io.csfile import load_cs, save_cs
+from ..model import ParticleTable, check_finite
+from .paths import clean_raw_path, relative_to_output, resolve_stack_paths
+
+CS2D_CONVENTIONS = ("pyem", "helicon")
+ALIGNMENTS = ("auto", "2d", "3d")
+
+#: cs field -> (canonical column, scale) for plain float copies.
+CTF_FIELDS = {
+    "ctf/df1_A": ("defocus_u_a", 1.0),
+    "ctf/df2_A": ("defocus_v_a", 1.0),
+    "ctf/df_angle_rad": ("defocus_angle_deg", 180.0 / np.pi),
+    "ctf/accel_kv": ("voltage_kv", 1.0),
+    "ctf/cs_mm": ("cs_mm", 1.0),
+    "ctf/amp_contrast": ("amplitude_contrast", 1.0),
+    "ctf/phase_shift_rad": ("phase_shift_deg", 180.0 / np.pi),
+}
+#: Fields the reader maps and the writer regenerates.
+MAPPED_FIELDS = {"blob/path", "blob/idx", "blob/shape", "blob/psize_A", "ctf/exp_group_id",
+                 "filament/filament_pose", "location/micrograph_path", *CTF_FIELDS}
+_SUBFIELD = re.compile(r"^(.*)\[(\d+)\]$")
+
+
+# --------------------------------------------------------------------------
+# Reading
+
+
+def read(path, *, passthrough=None, cs2d_convention="pyem", alignment="auto",
+         pixel_size_a=None, search_dirs=(), **_other_formats_options):
+    """Read a cryoSPARC particle dataset.
+
+    Parameters
+    ----------
+    path : path-like
+        The ``.cs`` file (e.g. ``J12_020_particles.cs``).
+    passthrough : path-like, optional
+        The job's ``*_passthrough_particles.cs``; its fields are joined by
+        ``uid`` (fields of the main file win).
+    cs2d_convention : {"pyem", "helicon"}
+        How to read ``alignments2D`` (see the module docstring).
+    alignment : {"auto", "2d", "3d"}
+        Which alignment gives psi and origins; ``auto`` takes the 2D one when
+        present, else the 3D one.
+    pixel_size_a : float, optional
+        Overrides ``blob/psize_A``.
+    search_dirs : iterable of path-like
+        Extra folders in which to look for the stacks.
+    """
+    if cs2d_convention not in CS2D_CONVENTIONS:
+        raise SpectoolsError(f"unknown cryoSPARC 2D convention {cs2d_convention!r}; choose "
+                             f"{' or '.join(CS2D_CONVENTIONS)}")
+    if alignment not in ALIGNMENTS:
+        raise SpectoolsError(f"unknown alignment {alignment!r}; choose one of "
+                             f"{', '.join(ALIGNMENTS)}")
+    cs = load_cs(path)
+    if passthrough is not None:
+        cs = _join_passthrough(cs, load_cs(passthrough), path, passthrough)
+    names = set(cs.dtype.names)
+    for need in ("blob/path", "blob/idx"):
+        if need not in names:
+            raise SpectoolsError(f"has no {need} field: not a particle dataset "
+                                 f"(fields: {', '.join(sorted(names)[:8])}...)", path)
+    n = len(cs)
+    data = {}
+    raw_paths = np.char.decode(cs["blob/path"].astype(np.bytes_), "utf-8", "replace")
+    resolved = resolve_stack_paths(raw_paths, path, search_dirs)
+    data["image_path"] = np.array([resolved[p] for p in raw_paths], dtype=object)
+    data["image_index"] = cs["blob/idx"].astype(np.int64)
+    blob_psize = (cs["blob/psize_A"].astype(float) if "blob/psize_A" in names
+                  else np.full(n, np.nan))
+    assumptions = []
+    if pixel_size_a is not None:
+        blob_psize = np.full(n, float(pixel_size_a))
+        assumptions.append(f"pixel size {pixel_size_a} A given by the user")
+    data["pixel_size_a"] = blob_psize
+    data["box_px"] = (cs["blob/shape"][:, -1].astype(np.int64) if "blob/shape" in names
+                      else np.zeros(n, np.int64))
+
+    consumed = set(MAPPED_FIELDS)
+    which = _choose_alignment(names, alignment, path)
+    if which == "2d":
+        consumed |= _read_2d(cs, data, blob_psize, cs2d_convention, path)
+        assumptions.append(f"cryoSPARC 2D poses read with the {cs2d_convention!r} convention "
+                           + ("(psi = +pose, origin = +shift; pyem's reading)"
+                              if cs2d_convention == "pyem" else
+                              "(psi = -pose, origin = -shift; helicon's reading)"))
+    elif which == "3d":
+        consumed |= _read_3d(cs, data, blob_psize, path)
+
+    for field, (col, scale) in CTF_FIELDS.items():
+        if field in names:
+            data[col] = cs[field].astype(float) * scale
+    if "ctf/exp_group_id" in names:
+        data["optics_group"] = cs["ctf/exp_group_id"].astype(np.int64) + 1
+    if "location/micrograph_path" in names:
+        mics = np.char.decode(cs["location/micrograph_path"].astype(np.bytes_), "utf-8",
+                              "replace")
+        data["micrograph_name"] = np.array([clean_raw_path(m) for m in mics], dtype=object)
+    _read_filament(cs, names, data)
+
+    table = pd.DataFrame(data)
+    for field in cs.dtype.names:
+        if field in consumed:
+            continue
+        values = cs[field]
+        if values.ndim == 1:
+            table[field] = values
+        else:
+            for k in range(values.shape[1]):
+                table[f"{field}[{k}]"] = values[:, k]
+    result = ParticleTable(table, source=str(path), source_format="cryosparc", class_base=0,
+                           assumptions=assumptions,
+                           format_detail=f"cryoSPARC dataset, {len(names)} fields, "
+                                         f"{'no' if which is None else which.upper()} "
+                                         "alignment used")
+    check_finite(result, ("psi_deg", "origin_x_px", "origin_y_px", "rot_deg", "tilt_deg"))
+    return result
+
+
+def _choose_alignment(names, alignment, path):
+    has2d, has3d = "alignments2D/pose" in names, "alignments3D/pose" in names
+    if alignment == "2d" and not has2d:
+        raise SpectoolsError("has no alignments2D/pose field", path)
+    if alignment == "3d" and not has3d:
+        raise SpectoolsError("has no alignments3D/pose field", path)
+    if alignment == "auto":
+        return "2d" if has2d else ("3d" if has3d else None)
+    return alignment
+
+
+def _read_2d(cs, data, blob_psize, convention, path):
+    names = set(cs.dtype.names)
+    sign = 1.0 if convention == "pyem" else -1.0
+    data["psi_deg"] = sign * np.rad2deg(cs["alignments2D/pose"].astype(float))
+    shift = _shift_in_blob_px(cs, "alignments2D", blob_psize, path)
+    data["origin_x_px"], data["origin_y_px"] = sign * shift[:, 0], sign * shift[:, 1]
+    data["mirror"] = np.zeros(len(cs), bool)
+    if "alignments2D/class" in names:
+        data["class_number"] = cs["alignments2D/class"].astype(np.int64) + 1
+    if "alignments2D/class_posterior" in names:
+        data["class_posterior"] = cs["alignments2D/class_posterior"].astype(float)
+    return {f"alignments2D/{f}" for f in ("pose", "shift", "psize_A", "class",
+                                          "class_posterior")}
+
+
+def _read_3d(cs, data, blob_psize, path):
+    names = set(cs.dtype.names)
+    rot, tilt, psi = rotvec_to_relion_euler(cs["alignments3D/pose"].astype(float))
+    data["rot_deg"], data["tilt_deg"], data["psi_deg"] = rot, tilt, psi
+    shift = _shift_in_blob_px(cs, "alignments3D", blob_psize, path)
+    data["origin_x_px"], data["origin_y_px"] = shift[:, 0], shift[:, 1]
+    data["mirror"] = np.zeros(len(cs), bool)
+    if "alignments3D/class" in names:
+        data["class_number"] = cs["alignments3D/class"].astype(np.int64) + 1
+    if "alignments3D/class_posterior" in names:
+        data["class_posterior"] = cs["alignments3D/class_posterior"].astype(float)
+    return {f"alignments3D/{f}" for f in ("pose", "shift", "psize_A", "class",
+                                          "class_posterior")}
+
+
+def _shift_in_blob_px(cs, group, blob_psize, path):
+    """Shifts are stored in pixels of the alignment's own pixel size."""
+    field = f"{group}/shift"
+    if field not in cs.dtype.names:
+        return np.zeros((len(cs), 2))
+    shift = cs[field].astype(float).reshape(len(cs), -1)[:, :2]
+    psize_field = f"{group}/psize_A"
+    if psize_field in cs.dtype.names:
+        align_psize = cs[psize_field].astype(float)
+        ok = np.isfinite(align_psize) & (align_psize > 0) & np.isfinite(blob_psize)
+        scale = np.where(ok, align_psize / np.where(ok, blob_psize, 1.0), 1.0)
+        shift = shift * scale[:, None]
+    return shift
+
+
+def _read_filament(cs, names, data):
+    if "filament/filament_uid" in names:
+        uid = cs["filament/filament_uid"]
+        mic = (cs["location/micrograph_uid"] if "location/micrograph_uid" in names
+               else data.get("micrograph_name", np.zeros(len(cs))))
+        frame = pd.DataFrame({"mic": mic, "uid": uid})
+        # Renumber 1..n within each micrograph, in order of first appearance.
+        first = frame.drop_duplicates()
+        first = first.assign(tube=first.groupby("mic", sort=False).cumcount() + 1)
+        data["helical_tube_id"] = frame.merge(first, on=["mic", "uid"], how="left")[
+            "tube"].to_numpy(np.int64)
+        length_field = next((f for f in ("filament/arc_length_A", "filament/position_A")
+                             if f in names), None)
+        if length_field:
+            length = pd.Series(cs[length_field].astype(float))
+            data["helical_track_length_a"] = (
+                length - length.groupby([frame["mic"], frame["uid"]]).transform("min")
+            ).to_numpy()
+    if "filament/filament_pose" in names:
+        data["psi_prior_deg"] = 90.0 - np.rad2deg(cs["filament/filament_pose"].astype(float))
+
+
+def _join_passthrough(cs, extra, path, extra_path):
+    if "uid" not in cs.dtype.names or "uid" not in extra.dtype.names:
+        raise SpectoolsError("cannot join a passthrough file without uid fields", extra_path)
+    if len(extra) == 0:
+        rows, missing = np.zeros(len(cs), np.int64), np.ones(len(cs), bool)
+    else:
+        order = np.argsort(extra["uid"], kind="stable")
+        pos = np.clip(np.searchsorted(extra["uid"], cs["uid"], sorter=order), 0, len(extra) - 1)
+        rows = order[pos]
+        missing = extra["uid"][rows] != cs["uid"]
+    if np.any(missing):
+        raise SpectoolsError(f"{int(np.sum(missing))} of {len(cs)} particles of {path} have no "
+                             "row in this passthrough file (uids differ)", extra_path)
+    new = [f for f in extra.dtype.names if f not in cs.dtype.names]
+    descr = [(f, cs.dtype.fields[f][0]) for f in cs.dtype.names] + \
+            [(f, extra.dtype.fields[f][0]) for f in new]
+    out = np.empty(len(cs), dtype=descr)
+    for f in cs.dtype.names:
+        out[f] = cs[f]
+    for f in new:
+        out[f] = extra[f][rows]
+    return out
+
+
+def rotvec_to_relion_euler(rotvec):
+    """RELION ``(rot, tilt, psi)`` in degrees from cryoSPARC axis-angle vectors.
+
+    RELION's matrix ``A(rot, tilt, psi)`` equals the transpose of the
+    Rodrigues rotation, so ``R = Rz(rot) Ry(tilt) Rz(psi)`` (intrinsic ZYZ).
+    At ``tilt = 0`` only ``rot + psi`` is defined; it is put in psi (rot = 0)
+    so that a pure in-plane rotation keeps its in-plane angle.
+    """
+    from scipy.spatial.transform import Rotation
+
+    rotvec = np.asarray(rotvec, float).reshape(-1, 3)
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")  # gimbal-lock warning, handled below
+        rot, tilt, psi = Rotation.from_rotvec(rotvec).as_euler("ZYZ", degrees=True).T
+    flat = np.isclose(tilt, 0.0, atol=1e-6)
+    psi = np.where(flat, _wrap(rot + psi), psi)
+    rot = np.where(flat, 0.0, rot)
+    return rot, tilt, psi
+
+
+def relion_euler_to_rotvec(rot_deg, tilt_deg, psi_deg):
+    """Inverse of :func:`rotvec_to_relion_euler`: axis-angle vectors, shape ``(n, 3)``."""
+    from scipy.spatial.transform import Rotation
+
+    angles = np.stack(np.broadcast_arrays(np.asarray(rot_deg, float), np.asarray(tilt_deg, float),
+                                          np.asarray(psi_deg, float)), -1).reshape(-1, 3)
+    return Rotation.from_euler("ZYZ", angles, degrees=True).as_rotvec()
+
+
+def _wrap(angle_deg):
+    return (np.asarray(angle_deg) + 180.0) % 360.0 - 180.0
+
+
+# --------------------------------------------------------------------------
+# Writing
+
+
+def write(table, path, *, cs2d_convention="pyem", **_other_formats_options):
+    """Write a cryoSPARC ``.cs`` dataset atomically.
+
+    Tables with ``rot_deg``/``tilt_deg`` are written as ``alignments3D``,
+    others with psi and origins as ``alignments2D`` (in the chosen 2D
+    convention).  ``blob/path`` is written relative to the output file;
+    passthrough fields that are not regenerated are copied unchanged.
+    """
+    if cs2d_convention not in CS2D_CONVENTIONS:
+        raise SpectoolsError(f"unknown cryoSPARC 2D convention {cs2d_convention!r}")
+    d = table.data
+    n = len(d)
+    if "mirror" in d and d["mirror"].to_numpy(bool).any():
+        raise SpectoolsError(f"{int(d['mirror'].sum())} particles are mirrored and cryoSPARC "
+                             "has no mirror flag; write an aligned stack instead", path)
+    fields = {}
+    rel = {p: relative_to_output(p, path) for p in pd.unique(d["image_path"])}
+    paths = [rel[p] for p in d["image_path"]]
+    fields["uid"] = (d["uid"].to_numpy(np.uint64) if "uid" in d
+                     else _stable_uids(paths, d["image_index"].to_numpy()))
+    fields["blob/path"] = np.array([p.encode() for p in paths], dtype=np.bytes_)
+    fields["blob/idx"] = d["image_index"].to_numpy(np.uint32)
+    if "box_px" in d and (d["box_px"] > 0).all():
+        fields["blob/shape"] = np.repeat(d["box_px"].to_numpy(np.uint32)[:, None], 2, axis=1)
+    if "pixel_size_a" in d:
+        fields["blob/psize_A"] = d["pixel_size_a"].to_numpy(np.float32)
+    if table.has_alignment_2d:
+        is3d = table.has("rot_deg", "tilt_deg")
+        group = "alignments3D" if is3d else "alignments2D"
+        ox, oy = d["origin_x_px"].to_numpy(float), d["origin_y_px"].to_numpy(float)
+        if is3d:
+            fields[f"{group}/pose"] = relion_euler_to_rotvec(
+                d["rot_deg"], d["tilt_deg"], d["psi_deg"]).astype(np.float32)
+            sign = 1.0
+        else:
+            sign = 1.0 if cs2d_convention == "pyem" else -1.0
+            fields[f"{group}/pose"] = (sign * np.deg2rad(d["psi_deg"].to_numpy(float))
+                                       ).astype(np.float32)
+        fields[f"{group}/shift"] = (sign * np.stack([ox, oy], 1)).astype(np.float32)
+        if "pixel_size_a" in d:
+            fields[f"{group}/psize_A"] = d["pixel_size_a"].to_numpy(np.float32)
+        if "class_number" in d:
+            fields[f"{group}/class"] = (d["class_number"].to_numpy() - 1).astype(np.uint32)
+        if "class_posterior" in d:
+            fields[f"{group}/class_posterior"] = d["class_posterior"].to_numpy(np.float32)
+    for field, (col, scale) in CTF_FIELDS.items():
+        if col in d:
+            fields[field] = (d[col].to_numpy(float) / scale).astype(np.float32)
+    if "optics_group" in d:
+        fields["ctf/exp_group_id"] = (d["optics_group"].to_numpy() - 1).astype(np.uint32)
+    if "micrograph_name" in d:
+        fields["location/micrograph_path"] = np.array(
+            [str(m).encode() for m in d["micrograph_name"]], dtype=np.bytes_)
+    if "psi_prior_deg" in d:
+        fields["filament/filament_pose"] = np.deg2rad(
+            90.0 - d["psi_prior_deg"].to_numpy(float)).astype(np.float32)
+    if "helical_tube_id" in d and "filament/filament_uid" not in d:
+        mic = d["micrograph_name"].astype(str) if "micrograph_name" in d else ""
+        keys = (mic + "#" + d["helical_tube_id"].astype(str)).tolist()
+        fields["filament/filament_uid"] = _stable_uids(keys, np.zeros(n, np.int64))
+    if "helical_track_length_a" in d and "filament/arc_length_A" not in d \
+            and "filament/position_A" not in d:
+        fields["filament/arc_length_A"] = d["helical_track_length_a"].to_numpy(np.float32)
+
+    for name, values in _passthrough_fields(table).items():
+        fields.setdefault(name, values)
+    dtype = [(name, values.dtype, values.shape[1:]) for name, values in fields.items()]
+    out = np.empty(n, dtype=dtype)
+    for name, values in fields.items():
+        out[name] = values
+    save_cs(path, out)
+
+
+def _passthrough_fields(table):
+    """cryoSPARC passthrough columns, with ``name[k]`` columns joined back into vectors."""
+    groups = {}
+    for col in table.passthrough_columns:
+        m = _SUBFIELD.match(col)
+        name, k = (m.group(1), int(m.group(2))) if m else (col, None)
+        if "/" not in name and name != "uid":
+            continue  # another format's passthrough column
+        groups.setdefault(name, []).append((k, col))
+    out = {}
+    for name, parts in groups.items():
+        if name == "uid":
+            continue
+        if parts[0][0] is None:
+            values = table.data[parts[0][1]].to_numpy()
+        else:
+            values = np.stack([table.data[c].to_numpy() for _, c in sorted(parts)], 1)
+        if values.dtype == object:
+            values = np.array([v if isinstance(v, bytes) else str(v).encode()
+                               for v in values], dtype=np.bytes_)
+        out[name] = values
+    return out
+
+
+def _stable_uids(strings, indices):
+    """Deterministic 63-bit uids from (string, index) pairs."""
+    return np.array([int.from_bytes(hashlib.blake2b(f"{s}@{i}".encode(), digest_size=8)
+                                    .digest(), "little") >> 1
+                     for s, i in zip(strings, indices)], dtype=np.uint64)

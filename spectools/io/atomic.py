@@ -1,0 +1,91 @@
+"""Outputs that appear complete or not at all.
+
+Every writer in spectools goes through :func:`atomic_output`: data are written
+to a temporary file in the target folder and renamed over the target only when
+writing succeeded, so an error never leaves a partial file behind.
+"""
+import contextlib
+import os
+import tempfile
+from pathlib import Path
+
+from ..errors import SpectoolsError
+
+# mkstemp creates files readable by the owner only; outputs get the usual
+# permissions instead.  Reading the umask requires setting it, once, at import.
+_UMASK = os.umask(0o022)
+os.umask(_UMASK)
+
+
+def check_not_input(output, inputs):
+    """Refuse to write ``output`` when it is one of ``inputs``.
+
+    Parameters
+    ----------
+    output : path-like
+        The file about to be written.
+    inputs : iterable of path-like
+        Files that were read (metadata files, stacks).
+
+    Raises
+    ------
+    SpectoolsError
+        If ``output`` resolves to the same file as any input.
+    """
+    out = Path(output).resolve()
+    for inp in inputs:
+        inp = Path(inp)
+        same = out == inp.resolve()
+        if not same and out.exists() and inp.exists():
+            same = os.path.samefile(out, inp)
+        if same:
+            raise SpectoolsError("output path is also an input; refusing to overwrite an input",
+                                 output)
+
+
+@contextlib.contextmanager
+def atomic_output(path, mode="wb"):
+    """Open a temporary file beside ``path``; rename it to ``path`` on success.
+
+    Parameters
+    ----------
+    path : path-like
+        Final destination.  Its folder must exist or be creatable.
+    mode : {"wb", "w"}
+        Binary or text mode.
+
+    Yields
+    ------
+    file object
+        Open temporary file.  Its ``name`` is the temporary path, which
+        writers that need a path (e.g. ``mrcfile``) may use instead.
+    """
+    path = Path(path)
+    folder = path.parent if str(path.parent) else Path(".")
+    try:
+        folder.mkdir(parents=True, exist_ok=True)
+    except OSError as exc:
+        raise SpectoolsError(f"cannot create output folder: {exc.strerror}", folder) from None
+    fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".part", dir=folder)
+    try:
+        with os.fdopen(fd, mode) as handle:
+            yield handle
+        os.chmod(tmp, 0o666 & ~_UMASK)
+        os.replace(tmp, path)
+    except BaseException:
+        with contextlib.suppress(OSError):
+            os.unlink(tmp)
+        raise
+
+
+@contextlib.contextmanager
+def atomic_path(path):
+    """Yield a temporary path beside ``path`` for writers that open files themselves.
+
+    The temporary file is renamed to ``path`` on success and removed on error.
+    """
+    path = Path(path)
+    with atomic_output(path) as handle:
+        tmp = handle.name
+        handle.close()
+        yield tmp
