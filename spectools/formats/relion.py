@@ -166,7 +166,7 @@ def _merge_optics(particles, optics, path):
     else:
         group = _integer(particles["rlnOpticsGroup"], "rlnOpticsGroup", path)
     by_group = optics.drop_duplicates("rlnOpticsGroup").set_index("rlnOpticsGroup")
-    unknown = sorted(set(group) - set(by_group.index))
+    unknown = sorted(int(g) for g in set(group) - set(by_group.index))
     if unknown:
         raise SpectoolsError(f"particles refer to optics group(s) {unknown[:5]} that the "
                              "optics block does not define", path)
