@@ -44,21 +44,11 @@ def check_not_input(output, inputs):
 
 
 @contextlib.contextmanager
-def atomic_output(path, mode="wb"):
-    """Open a temporary file beside ``path``; rename it to ``path`` on success.
+def atomic_path(path):
+    """Yield a temporary path beside ``path``; rename it to ``path`` on success.
 
-    Parameters
-    ----------
-    path : path-like
-        Final destination.  Its folder must exist or be creatable.
-    mode : {"wb", "w"}
-        Binary or text mode.
-
-    Yields
-    ------
-    file object
-        Open temporary file.  Its ``name`` is the temporary path, which
-        writers that need a path (e.g. ``mrcfile``) may use instead.
+    For writers that open files themselves (e.g. ``mrcfile``).  On any error
+    the temporary file is removed and ``path`` is left as it was.
     """
     path = Path(path)
     folder = path.parent if str(path.parent) else Path(".")
@@ -67,9 +57,9 @@ def atomic_output(path, mode="wb"):
     except OSError as exc:
         raise SpectoolsError(f"cannot create output folder: {exc.strerror}", folder) from None
     fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".part", dir=folder)
+    os.close(fd)
     try:
-        with os.fdopen(fd, mode) as handle:
-            yield handle
+        yield tmp
         os.chmod(tmp, 0o666 & ~_UMASK)
         os.replace(tmp, path)
     except BaseException:
@@ -79,13 +69,21 @@ def atomic_output(path, mode="wb"):
 
 
 @contextlib.contextmanager
-def atomic_path(path):
-    """Yield a temporary path beside ``path`` for writers that open files themselves.
+def atomic_output(path, mode="wb"):
+    """Open a temporary file beside ``path``; rename it to ``path`` on success.
 
-    The temporary file is renamed to ``path`` on success and removed on error.
+    Parameters
+    ----------
+    path : path-like
+        Final destination.  Its folder is created when missing.
+    mode : {"wb", "w"}
+        Binary or text mode.
+
+    Yields
+    ------
+    file object
+        The open temporary file.
     """
-    path = Path(path)
-    with atomic_output(path) as handle:
-        tmp = handle.name
-        handle.close()
-        yield tmp
+    with atomic_path(path) as tmp:
+        with open(tmp, mode) as handle:
+            yield handle
