@@ -29,7 +29,13 @@ make_venv() {
     ensure_venv_module
     rm -rf "$dir"
     "$PYTHON" -m venv "$dir"
-    "$dir/bin/python" -m pip install -q --disable-pip-version-check -U pip >&2
-    "$dir/bin/python" -m pip install -q --disable-pip-version-check "$@" -e "$REPO[$extras]" >&2
+    # Installer chatter goes to a log, shown only when the installation fails.
+    if ! { "$dir/bin/python" -m pip install --disable-pip-version-check -U pip &&
+           "$dir/bin/python" -m pip install --disable-pip-version-check "$@" -e "$REPO[$extras]"; \
+         } > "$dir/install.log" 2>&1; then
+        tail -n 30 "$dir/install.log" >&2
+        echo "error: installing into $dir failed (full log: $dir/install.log)" >&2
+        exit 2
+    fi
     echo "$want" > "$dir/.stamp"
 }

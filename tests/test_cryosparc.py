@@ -191,6 +191,11 @@ def test_bad_cs_files(tmp_path):
     nopath = np.zeros(2, dtype=[("uid", "<u8"), ("ctf/df1_A", "<f4")])
     with pytest.raises(SpectoolsError, match="has no blob/path field"):
         read_particles(save(tmp_path / "nopath.cs", nopath))
+    zero = particles(2)
+    zero["blob/psize_A"][1] = 0
+    with pytest.raises(SpectoolsError, match=r"zero.cs: blob/psize_A is 0.0 \(row 2\)"):
+        read_particles(save(tmp_path / "zero.cs", zero))
+    assert read_particles(tmp_path / "zero.cs", pixel_size_a=1.2).data["pixel_size_a"][1] == 1.2
     nan = particles(2, **{"alignments2D/pose": ("<f4", None)})
     nan["alignments2D/pose"][1] = np.nan
     with pytest.raises(SpectoolsError, match="nan.cs: 1 of 2 particles have a non-finite psi_deg"):

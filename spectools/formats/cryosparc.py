@@ -103,6 +103,11 @@ def read(path, *, passthrough=None, cs2d_convention="pyem", alignment="auto",
     if pixel_size_a is not None:
         blob_psize = np.full(n, float(pixel_size_a))
         assumptions.append(f"pixel size {pixel_size_a} A given by the user")
+    bad = ~(blob_psize > 0) & ~np.isnan(blob_psize)
+    if bad.any() or (n and "blob/psize_A" in names and np.isnan(blob_psize).any()):
+        first = int(np.flatnonzero(bad | np.isnan(blob_psize))[0])
+        raise SpectoolsError(f"blob/psize_A is {blob_psize[first]} (row {first + 1}); it must "
+                             "be positive (give the pixel size explicitly)", path)
     data["pixel_size_a"] = blob_psize
     data["box_px"] = (cs["blob/shape"][:, -1].astype(np.int64) if "blob/shape" in names
                       else np.zeros(n, np.int64))
