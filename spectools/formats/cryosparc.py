@@ -115,13 +115,14 @@ def read(path, *, passthrough=None, cs2d_convention="pyem", alignment="auto",
     consumed = set(MAPPED_FIELDS)
     which = _choose_alignment(names, alignment, path)
     if which == "2d":
-        consumed |= _read_2d(cs, data, blob_psize, cs2d_convention, path)
+        sign = 1.0 if cs2d_convention == "pyem" else -1.0
+        consumed |= _read_alignment(cs, data, "alignments2D", blob_psize, sign, path)
         assumptions.append(f"cryoSPARC 2D poses read with the {cs2d_convention!r} convention "
                            + ("(psi = +pose, origin = +shift; pyem's reading)"
                               if cs2d_convention == "pyem" else
                               "(psi = -pose, origin = -shift; helicon's reading)"))
     elif which == "3d":
-        consumed |= _read_3d(cs, data, blob_psize, path)
+        consumed |= _read_alignment(cs, data, "alignments3D", blob_psize, 1.0, path)
 
     for field, (col, scale) in CTF_FIELDS.items():
         if field in names:
@@ -164,34 +165,24 @@ def _choose_alignment(names, alignment, path):
     return alignment
 
 
-def _read_2d(cs, data, blob_psize, convention, path):
-    names = set(cs.dtype.names)
-    sign = 1.0 if convention == "pyem" else -1.0
-    data["psi_deg"] = sign * np.rad2deg(cs["alignments2D/pose"].astype(float))
-    shift = _shift_in_blob_px(cs, "alignments2D", blob_psize, path)
+def _read_alignment(cs, data, group, blob_psize, sign, path):
+    """psi, origins, classes from ``alignments2D`` or ``alignments3D``; returns the fields used.
+
+    ``sign`` is -1 only for 2D poses read in helicon's convention.
+    """
+    if group == "alignments3D":
+        data["rot_deg"], data["tilt_deg"], data["psi_deg"] = rotvec_to_relion_euler(
+            cs["alignments3D/pose"].astype(float))
+    else:
+        data["psi_deg"] = sign * np.rad2deg(cs["alignments2D/pose"].astype(float))
+    shift = _shift_in_blob_px(cs, group, blob_psize, path)
     data["origin_x_px"], data["origin_y_px"] = sign * shift[:, 0], sign * shift[:, 1]
     data["mirror"] = np.zeros(len(cs), bool)
-    if "alignments2D/class" in names:
-        data["class_number"] = cs["alignments2D/class"].astype(np.int64) + 1
-    if "alignments2D/class_posterior" in names:
-        data["class_posterior"] = cs["alignments2D/class_posterior"].astype(float)
-    return {f"alignments2D/{f}" for f in ("pose", "shift", "psize_A", "class",
-                                          "class_posterior")}
-
-
-def _read_3d(cs, data, blob_psize, path):
-    names = set(cs.dtype.names)
-    rot, tilt, psi = rotvec_to_relion_euler(cs["alignments3D/pose"].astype(float))
-    data["rot_deg"], data["tilt_deg"], data["psi_deg"] = rot, tilt, psi
-    shift = _shift_in_blob_px(cs, "alignments3D", blob_psize, path)
-    data["origin_x_px"], data["origin_y_px"] = shift[:, 0], shift[:, 1]
-    data["mirror"] = np.zeros(len(cs), bool)
-    if "alignments3D/class" in names:
-        data["class_number"] = cs["alignments3D/class"].astype(np.int64) + 1
-    if "alignments3D/class_posterior" in names:
-        data["class_posterior"] = cs["alignments3D/class_posterior"].astype(float)
-    return {f"alignments3D/{f}" for f in ("pose", "shift", "psize_A", "class",
-                                          "class_posterior")}
+    if f"{group}/class" in cs.dtype.names:
+        data["class_number"] = cs[f"{group}/class"].astype(np.int64) + 1
+    if f"{group}/class_posterior" in cs.dtype.names:
+        data["class_posterior"] = cs[f"{group}/class_posterior"].astype(float)
+    return {f"{group}/{f}" for f in ("pose", "shift", "psize_A", "class", "class_posterior")}
 
 
 def _shift_in_blob_px(cs, group, blob_psize, path):
