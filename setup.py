@@ -27,6 +27,7 @@ setup(
         "spectools.io",
         "spectools.formats",
         "spectools.cli",
+        "spectools.pipelines",
         "spectools_scipion",
     ],
     package_dir={"spectools_scipion": "protocols"},

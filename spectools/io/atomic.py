@@ -87,3 +87,52 @@ def atomic_output(path, mode="wb"):
     with atomic_path(path) as tmp:
         with open(tmp, mode) as handle:
             yield handle
+
+
+class OutputSet:
+    """Several outputs that appear together or not at all.
+
+    Each :meth:`path` call returns a temporary path beside a final path;
+    :meth:`commit` renames them all, :meth:`discard` (or leaving a ``with``
+    block by an exception) removes them.  A command that writes a stack and
+    its metadata uses one set, so a failure half-way leaves nothing.
+    """
+
+    def __init__(self):
+        self._pending = []
+
+    def path(self, final):
+        """A temporary path in the folder of ``final`` (created when missing)."""
+        final = Path(final)
+        folder = final.parent if str(final.parent) else Path(".")
+        try:
+            folder.mkdir(parents=True, exist_ok=True)
+        except OSError as exc:
+            raise SpectoolsError(f"cannot create output folder: {exc.strerror}",
+                                 folder) from None
+        fd, tmp = tempfile.mkstemp(prefix=f".{final.name}.", suffix=".part", dir=folder)
+        os.close(fd)
+        self._pending.append((tmp, final))
+        return tmp
+
+    def commit(self):
+        for tmp, final in self._pending:
+            os.chmod(tmp, 0o666 & ~_UMASK)
+            os.replace(tmp, final)
+        self._pending = []
+
+    def discard(self):
+        for tmp, _ in self._pending:
+            with contextlib.suppress(OSError):
+                os.unlink(tmp)
+        self._pending = []
+
+    def __enter__(self):
+        return self
+
+    def __exit__(self, exc_type, exc, tb):
+        if exc_type is None:
+            self.commit()
+        else:
+            self.discard()
+        return False

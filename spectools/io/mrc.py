@@ -69,3 +69,132 @@ def open_mrc_stack(path):
                              f"{shape[2]}x{shape[1]} ({need} bytes) but the file has {size}",
                              path)
     return np.memmap(path, dtype=info["dtype"], mode="r", offset=info["offset"], shape=shape)
+
+
+#: numpy dtype -> MRC mode for writing.
+WRITE_MODES = {np.dtype(np.float32): 2, np.dtype(np.float16): 12, np.dtype(np.int16): 1}
+
+
+def mrc_header(n, ny, nx, dtype, pixel_size_a, stats=(0.0, 0.0, 0.0, 0.0), label="",
+               volume=False):
+    """An MRC2014 header (1024 bytes) for a little-endian stack of ``n`` images.
+
+    Parameters
+    ----------
+    stats : tuple
+        ``(dmin, dmax, dmean, rms)`` of the data.
+    volume : bool
+        Write a volume (space group 1, ``mz = n``) instead of an image stack
+        (space group 0, ``mz = 1``).
+    """
+    import mrcfile
+
+    h = np.zeros((), dtype=mrcfile.dtypes.HEADER_DTYPE)
+    h["nx"], h["ny"], h["nz"] = nx, ny, n
+    h["mode"] = WRITE_MODES[np.dtype(dtype)]
+    h["mx"], h["my"], h["mz"] = nx, ny, (n if volume else 1)
+    h["cella"] = (nx * pixel_size_a, ny * pixel_size_a, (n if volume else 1) * pixel_size_a)
+    h["cellb"] = (90.0, 90.0, 90.0)
+    h["mapc"], h["mapr"], h["maps"] = 1, 2, 3
+    h["dmin"], h["dmax"], h["dmean"], h["rms"] = stats
+    h["ispg"] = 1 if volume else 0
+    h["nversion"] = 20141
+    h["map"] = b"MAP "
+    h["machst"] = (0x44, 0x44, 0x00, 0x00)
+    if label:
+        h["nlabl"] = 1
+        h["label"][0] = label.encode("ascii", "replace")[:80]
+    return h.tobytes()
+
+
+class MrcStackWriter:
+    """Write an MRC image stack image by image, without holding it in memory.
+
+    The number of images must be known in advance (it is in the header).
+    Data go to a temporary file beside ``path`` that replaces ``path`` only
+    when :meth:`close` finds every image written; on error, or when used as a
+    context manager that exits with an exception, nothing is left behind.
+
+    Parameters
+    ----------
+    path : path-like
+    n : int
+        Number of images.
+    shape : (int, int)
+        ``(ny, nx)`` of every image.
+    pixel_size_a : float
+        Written as the voxel size.
+    dtype : {numpy.float32, numpy.float16}
+    label : str
+        First header label (at most 80 ASCII characters).
+    """
+
+    def __init__(self, path, n, shape, pixel_size_a, dtype=np.float32, label=""):
+        from .atomic import atomic_path
+
+        self.path = path
+        self.n, (self.ny, self.nx) = int(n), shape
+        self.dtype = np.dtype(dtype).newbyteorder("<")
+        self.pixel_size_a = float(pixel_size_a)
+        self.label = label
+        self.written = 0
+        self._min, self._max, self._sum, self._sumsq = np.inf, -np.inf, 0.0, 0.0
+        self._context = atomic_path(path)
+        tmp = self._context.__enter__()
+        self._file = open(tmp, "wb")
+        self._file.write(mrc_header(self.n, self.ny, self.nx, self.dtype, self.pixel_size_a))
+
+    def write(self, images):
+        """Append images of shape ``(k, ny, nx)`` (or one ``(ny, nx)`` image)."""
+        images = np.asarray(images)
+        if images.ndim == 2:
+            images = images[None]
+        if images.shape[1:] != (self.ny, self.nx):
+            raise ValueError(f"image shape {images.shape[1:]} != stack shape {(self.ny, self.nx)}")
+        if self.written + len(images) > self.n:
+            raise ValueError("more images than announced")
+        data = np.ascontiguousarray(images, dtype=self.dtype)
+        as64 = data.astype(np.float64)
+        self._min = min(self._min, float(as64.min()))
+        self._max = max(self._max, float(as64.max()))
+        self._sum += float(as64.sum())
+        self._sumsq += float(np.square(as64).sum())
+        self._file.write(data.tobytes())
+        self.written += len(images)
+
+    def close(self):
+        """Finish the header and move the file into place."""
+        if self._file is None:
+            return
+        if self.written != self.n:
+            self.abort()
+            raise ValueError(f"{self.written} images written, {self.n} announced")
+        count = self.n * self.ny * self.nx
+        mean = self._sum / count if count else 0.0
+        rms = np.sqrt(max(self._sumsq / count - mean ** 2, 0.0)) if count else 0.0
+        stats = (self._min, self._max, mean, rms) if count else (0.0, 0.0, 0.0, 0.0)
+        self._file.seek(0)
+        self._file.write(mrc_header(self.n, self.ny, self.nx, self.dtype, self.pixel_size_a,
+                                    stats, self.label))
+        self._file.close()
+        self._file = None
+        self._context.__exit__(None, None, None)
+
+    def abort(self):
+        """Drop everything written so far."""
+        if self._file is None:
+            return
+        self._file.close()
+        self._file = None
+        aborted = RuntimeError("aborted")  # makes atomic_path remove the temporary file
+        self._context.__exit__(RuntimeError, aborted, None)
+
+    def __enter__(self):
+        return self
+
+    def __exit__(self, exc_type, exc, tb):
+        if exc_type is None:
+            self.close()
+        else:
+            self.abort()
+        return False

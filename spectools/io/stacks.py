@@ -5,6 +5,8 @@ SPIDER files are recognised by their extension (``.spi``, ``.stk``,
 is read as MRC.
 """
 import collections
+import os
+import threading
 from pathlib import Path
 
 import numpy as np
@@ -42,8 +44,39 @@ def open_stack(path):
     return open_mrc_stack(path)
 
 
+def stack_layout(path):
+    """Where the images of a stack lie in its file.
+
+    Returns
+    -------
+    dict
+        ``n``, ``ny``, ``nx``, ``dtype`` (with byte order), ``offset`` (bytes
+        before image 0's data), ``stride`` (bytes from one image's data to the
+        next: larger than an image in SPIDER stacks, whose images carry their
+        own headers), ``pixel_size_a``.
+    """
+    if is_spider(path):
+        from .spiderimage import read_spider_header
+        h = read_spider_header(path)
+        return {"n": h["n"], "ny": h["ny"], "nx": h["nx"],
+                "dtype": np.dtype(np.float32).newbyteorder(h["byteorder"]),
+                "offset": h["data_offset"], "stride": h["image_stride"],
+                "pixel_size_a": h["pixel_size_a"]}
+    from .mrc import open_mrc_stack, read_mrc_header
+    h = read_mrc_header(path)
+    open_mrc_stack(path)  # checks the file is as long as the header says
+    return {"n": h["n"], "ny": h["ny"], "nx": h["nx"], "dtype": h["dtype"],
+            "offset": h["offset"], "stride": h["ny"] * h["nx"] * h["dtype"].itemsize,
+            "pixel_size_a": h["pixel_size_a"]}
+
+
 class StackCache:
-    """Opens each stack once and reads images from it as float32.
+    """Reads images from stacks, each opened once, with positioned reads.
+
+    Images are read with ``os.pread`` into fresh buffers rather than through
+    memory maps: mapped pages stay resident and would make a pipeline's
+    memory grow with the size of its input.  Runs of consecutive images are
+    read in one call.  Safe to use from several threads.
 
     Parameters
     ----------
@@ -55,26 +88,62 @@ class StackCache:
     def __init__(self, max_open=64):
         self.max_open = max_open
         self._open = collections.OrderedDict()
+        self._lock = threading.Lock()
 
-    def stack(self, path):
-        """The memory-mapped stack at ``path``."""
+    def layout(self, path):
+        """Open ``path`` (once) and return its layout with the file descriptor as ``fd``."""
         path = str(path)
-        if path in self._open:
-            self._open.move_to_end(path)
-            return self._open[path]
-        if not Path(path).is_file():
-            raise SpectoolsError("image stack not found", path)
-        stack = open_stack(path)
-        self._open[path] = stack
-        if len(self._open) > self.max_open:
-            self._open.popitem(last=False)
-        return stack
+        with self._lock:
+            if path in self._open:
+                self._open.move_to_end(path)
+                return self._open[path]
+            if not Path(path).is_file():
+                raise SpectoolsError("image stack not found", path)
+            layout = dict(stack_layout(path), fd=os.open(path, os.O_RDONLY))
+            self._open[path] = layout
+            if len(self._open) > self.max_open:
+                _, old = self._open.popitem(last=False)
+                os.close(old["fd"])
+            return layout
 
     def read(self, path, indices):
         """Images ``indices`` (0-based) of the stack at ``path`` as float32 ``(k, ny, nx)``."""
-        stack = self.stack(path)
+        lay = self.layout(path)
         indices = np.asarray(indices, dtype=np.int64)
-        if len(indices) and (indices.min() < 0 or indices.max() >= stack.shape[0]):
+        if len(indices) and (indices.min() < 0 or indices.max() >= lay["n"]):
             raise SpectoolsError(f"image index {int(indices.max()) + 1} is beyond the stack's "
-                                 f"{stack.shape[0]} images", path)
-        return np.asarray(stack[indices], dtype=np.float32)
+                                 f"{lay['n']} images", path)
+        shape = (lay["ny"], lay["nx"])
+        size = shape[0] * shape[1] * lay["dtype"].itemsize
+        out = np.empty((len(indices),) + shape, np.float32)
+        order = np.argsort(indices, kind="stable")
+        sorted_idx = indices[order]
+        start = 0
+        while start < len(order):
+            stop = start + 1
+            # Extend the run while images are consecutive and packed back to back.
+            while (stop < len(order) and sorted_idx[stop] == sorted_idx[stop - 1] + 1
+                   and lay["stride"] == size):
+                stop += 1
+            count = stop - start
+            offset = lay["offset"] + int(sorted_idx[start]) * lay["stride"]
+            buf = os.pread(lay["fd"], size * count, offset)
+            if len(buf) != size * count:
+                raise SpectoolsError("truncated stack: could not read image "
+                                     f"{int(sorted_idx[start]) + 1}", path)
+            out[order[start:stop]] = np.frombuffer(buf, lay["dtype"]).reshape((count,) + shape)
+            start = stop
+        return out
+
+    def close(self):
+        """Close every open stack."""
+        with self._lock:
+            for layout in self._open.values():
+                os.close(layout["fd"])
+            self._open.clear()
+
+    def __del__(self):
+        try:
+            self.close()
+        except Exception:
+            pass

@@ -1,0 +1,79 @@
+"""Reading a table's images in batches, and running batches on both cores.
+
+Memory stays bounded by ``batch_size x workers`` images whatever the number
+of particles: stacks are memory-mapped and read batch by batch.
+"""
+import concurrent.futures
+import sys
+
+import numpy as np
+
+from ..errors import SpectoolsError
+from ..io.stacks import StackCache
+
+
+def read_batch(table, rows, cache):
+    """Images of ``rows`` (positions in ``table``) as float32 ``(k, ny, nx)``, in that order.
+
+    Raises
+    ------
+    SpectoolsError
+        For images containing NaN or infinity (naming stack and image).
+    """
+    d = table.data
+    paths = d["image_path"].to_numpy()[rows]
+    indices = d["image_index"].to_numpy()[rows]
+    out = None
+    for path in dict.fromkeys(paths):
+        where = np.flatnonzero(paths == path)
+        images = cache.read(path, indices[where])
+        if out is None:
+            out = np.empty((len(rows),) + images.shape[1:], np.float32)
+        out[where] = images
+    bad = ~np.isfinite(out).all(axis=(1, 2))
+    if bad.any():
+        i = int(np.flatnonzero(bad)[0])
+        raise SpectoolsError(f"image {int(indices[i]) + 1} contains NaN or infinite values",
+                             paths[i])
+    return out
+
+
+def batch_rows(n, batch_size):
+    """Consecutive row ranges ``[start, stop)`` covering ``range(n)``."""
+    return [np.arange(start, min(start + batch_size, n)) for start in range(0, n, batch_size)]
+
+
+def ordered_map(func, items, workers=2):
+    """``map(func, items)`` on ``workers`` threads, results in order, few in flight.
+
+    numpy's FFTs, ufuncs and file reads release the GIL, so threads use both
+    cores without copying images between processes.  At most ``2 * workers``
+    items are in flight, which bounds memory.
+    """
+    if workers <= 1:
+        yield from map(func, items)
+        return
+    items = iter(items)
+    with concurrent.futures.ThreadPoolExecutor(workers) as pool:
+        pending = []
+        for item in items:
+            pending.append(pool.submit(func, item))
+            if len(pending) >= 2 * workers:
+                yield pending.pop(0).result()
+        for future in pending:
+            yield future.result()
+
+
+def progress(total, description, enabled=None):
+    """A tqdm progress bar over ``total`` particles; silent when stderr is no terminal."""
+    from tqdm import tqdm
+
+    if enabled is None:
+        enabled = sys.stderr.isatty()
+    return tqdm(total=total, desc=description, unit="seg", disable=not enabled,
+                dynamic_ncols=True, leave=False)
+
+
+def new_cache():
+    """A stack cache for one pipeline run."""
+    return StackCache()
