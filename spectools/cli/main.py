@@ -8,7 +8,7 @@ import sys
 
 from .. import __version__
 from ..errors import SpectoolsError
-from . import convert, demo, info
+from . import convert, demo, info, stack
 
 DESCRIPTION = """\
 spectools: averaged power spectra of aligned helical segments, aligned stacks,
@@ -22,7 +22,7 @@ def build_parser():
                                      formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--version", action="version", version=f"spectools {__version__}")
     subparsers = parser.add_subparsers(dest="command", metavar="COMMAND")
-    for module in (info, convert, demo):
+    for module in (info, convert, stack, demo):
         module.add_parser(subparsers)
     return parser
 
