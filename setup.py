@@ -40,6 +40,7 @@ setup(
         "pandas>=1.5",
         "starfile>=0.5",
         "tqdm>=4.60",
+        "matplotlib>=3.5",
     ],
     extras_require={
         "test": ["pytest>=7", "hypothesis>=6"],

@@ -8,7 +8,7 @@ import sys
 
 from .. import __version__
 from ..errors import SpectoolsError
-from . import convert, demo, info, stack
+from . import avgps, convert, demo, info, simulate, stack
 
 DESCRIPTION = """\
 spectools: averaged power spectra of aligned helical segments, aligned stacks,
@@ -17,12 +17,20 @@ Thon-ring spectra, and a cryoSPARC / RELION / SPIDER metadata bridge.
 Run 'spectools COMMAND --help' for the options of each command."""
 
 
+class OneLineErrors(argparse.ArgumentParser):
+    """An argument parser whose usage errors are one line, like every other error."""
+
+    def error(self, message):
+        self.exit(2, f"{self.prog}: error: {message} (see '{self.prog} --help')\n")
+
+
 def build_parser():
-    parser = argparse.ArgumentParser(prog="spectools", description=DESCRIPTION,
-                                     formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser = OneLineErrors(prog="spectools", description=DESCRIPTION,
+                           formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--version", action="version", version=f"spectools {__version__}")
-    subparsers = parser.add_subparsers(dest="command", metavar="COMMAND")
-    for module in (info, convert, stack, demo):
+    subparsers = parser.add_subparsers(dest="command", metavar="COMMAND",
+                                       parser_class=OneLineErrors)
+    for module in (avgps, stack, info, convert, simulate, demo):
         module.add_parser(subparsers)
     return parser
 

@@ -1,0 +1,298 @@
+"""Averaged power spectrum of aligned helical segments.
+
+For every segment: bring it into its class frame (one exact Fourier
+resampling, :mod:`spectools.transform`), with the class's helical axis turned
+horizontal; multiply by a soft mask; scale to zero mean and unit variance
+inside the mask; zero-pad; take ``|FFT|^2``.  Spectra are summed per class,
+each class's sum divided by its count, classes combined weighted by their
+counts, and the result turned so the helical axis is vertical (layer lines
+horizontal) unless asked otherwise.
+
+Because every image is rotated by its own exact angle there is no angle
+binning, hence no discrete-angle artefact and no binning error; the only
+interpolation is the band-limited one of the Fourier shears.
+
+The axis angle of a class (from +x towards +y in the class frame) is given,
+or measured (:func:`spectools.spectra.axis_angle_from_image`) on the class
+average when there is one, else on the mean of a sample of the class's
+aligned segments.  It is folded into each segment's rotation, so the tube
+mask always lies along the true axis.
+"""
+import dataclasses
+
+import numpy as np
+
+from ..errors import SpectoolsError
+from ..spectra import (axis_angle_from_image, full_plane, normalize_in_mask,
+                       power_spectra_sum, rotate90_centred, segment_mask)
+from ..transform import align_images
+from .batches import batch_rows, new_cache, ordered_map, progress, read_batch
+
+#: Segments per class used to measure an unknown axis angle.
+AXIS_SAMPLE = 256
+
+
+@dataclasses.dataclass
+class AveragedSpectrum:
+    """Result of :func:`averaged_power_spectrum`.
+
+    Attributes
+    ----------
+    combined : ndarray, float32, (P, P)
+        Mean spectrum over all segments, centred (zero frequency at P//2).
+    per_class : dict
+        Native class number -> mean spectrum of that class (same layout).
+    counts : dict
+        Native class number -> number of segments.
+    axis_angles : dict
+        Native class number -> helical axis angle used (degrees), and how it
+        was obtained.
+    pixel_size_a : float
+        Real-space pixel size of the segments (the MRC header's voxel size).
+    box, padded : int
+        Segment box and padded transform size (P).
+    notes : list of str
+        Warnings about the data (e.g. shifts beyond the mask margin).
+    """
+
+    combined: np.ndarray
+    per_class: dict
+    counts: dict
+    axis_angles: dict
+    pixel_size_a: float
+    box: int
+    padded: int
+    notes: list = dataclasses.field(default_factory=list)
+
+
+def averaged_power_spectrum(table, *, mask="tube", tube_diameter_px=None, pad=2,
+                            normalize=True, axis="vertical", axis_angle="auto",
+                            class_average_angles=None, interpolation="fourier",
+                            mask_margin_px=None, workers=2, batch_size=16, show_progress=None):
+    """Average the power spectra of aligned segments, per class and combined.
+
+    Parameters
+    ----------
+    table : ParticleTable
+        Checked segments with 2D alignment (see
+        :func:`spectools.pipelines.inputs.checked_table`).
+    mask : {"tube", "circle", "none"}
+        Soft mask applied in the class frame (see
+        :func:`spectools.spectra.segment_mask`).
+    tube_diameter_px : float
+        Tube width for ``mask="tube"``.
+    pad : int
+        Zero padding factor (1 = none).
+    normalize : bool
+        Per-segment zero mean, unit variance inside the mask, and spectra
+        scaled so that white noise gives 1 (see :mod:`spectools.spectra`).
+    axis : {"vertical", "horizontal"}
+        Helical axis of the output: vertical (layer lines horizontal: HILL,
+        EMAN2, Bsoft) or horizontal (RELION's frame).
+    axis_angle : "auto" or float
+        Axis angle of every class in its class frame, or measure it.
+    class_average_angles : dict, optional
+        Native class number -> axis angle measured from the class average;
+        used by ``auto`` before falling back to the segments' spectrum.
+    interpolation : str
+        Kernel of the image rotation (see :func:`spectools.transform.align_images`).
+    mask_margin_px : float, optional
+        Distance between the mask and the box edge; default ``box / 8``.  A
+        particle shifted by more than this may bring the (zero-filled)
+        corners uncovered by its rotation under the mask's edge; the result's
+        ``notes`` say how many.  Fixed rather than taken from the data, so
+        that the result does not depend on the particles' shifts.
+    """
+    if pad < 1:
+        raise SpectoolsError("padding factor must be at least 1")
+    d = table.data
+    box = int(d["box_px"].to_numpy()[0])
+    size = pad * box
+    margin = float(mask_margin_px) if mask_margin_px is not None else max(2.0, box / 8.0)
+    shifts = np.hypot(d["origin_x_px"].to_numpy(float), d["origin_y_px"].to_numpy(float))
+    notes = []
+    if mask != "none" and (shifts > margin).any():
+        notes.append(f"{int((shifts > margin).sum())} segments are shifted by more than the "
+                     f"mask's {margin:.0f} px margin: their rotated corners (zero) may reach "
+                     "the mask's edge")
+    if mask == "tube":
+        if not tube_diameter_px or tube_diameter_px <= 0:
+            raise SpectoolsError("the tube mask needs a tube diameter (--tube-diameter)")
+        if tube_diameter_px > box:
+            raise SpectoolsError(f"tube diameter {tube_diameter_px:.0f} px is larger than the "
+                                 f"box ({box} px)")
+    seg_mask = segment_mask(box, mask, diameter_px=tube_diameter_px, margin_px=margin)
+    mask_energy = float(np.sum(seg_mask.astype(np.float64) ** 2))
+    rows = _nonzero_rows(seg_mask)
+    classes = (d["class_number"].to_numpy() if "class_number" in d
+               else np.ones(len(d), np.int64))
+    cache = new_cache()
+
+    def spectra_of(rows_idx, angle_offset, use_mask, use_rows):
+        """Summed half-plane spectrum of the given rows, rotated by psi - offset."""
+        images = read_batch(table, rows_idx, cache)
+        sub = d.iloc[rows_idx]
+        mirror = sub["mirror"].to_numpy(bool) if "mirror" in sub else np.zeros(len(sub), bool)
+        # R(-offset) F^m R(psi) = F^m R(psi -+ offset): the axis turns horizontal.
+        psi = sub["psi_deg"].to_numpy(float) - np.where(mirror, -1.0, 1.0) * angle_offset
+        aligned = align_images(images, psi, sub["origin_x_px"].to_numpy(float),
+                               sub["origin_y_px"].to_numpy(float), mirror,
+                               interpolation=interpolation, fill="zero")
+        if normalize:
+            aligned = normalize_in_mask(aligned, use_mask)
+        elif mask != "none":
+            aligned = aligned * use_mask
+        return power_spectra_sum(aligned, pad=pad, rows=use_rows)
+
+    angles, sums, counts = {}, {}, {}
+    bar = progress(len(d), "power spectra", show_progress)
+    for number in np.unique(classes):
+        native = int(table.native_class(number)) if "class_number" in d else 1
+        members = np.flatnonzero(classes == number)
+        angle, how = _class_axis_angle(native, axis_angle, class_average_angles)
+        if angle is None:
+            sample = members[np.linspace(0, len(members) - 1,
+                                         min(AXIS_SAMPLE, len(members))).astype(int)]
+            angle = axis_angle_from_image(_aligned_mean(table, sample, cache, interpolation))
+            how = f"measured from the mean of {len(sample)} aligned segments"
+        angles[native] = {"angle_deg": round(float(angle), 3), "from": how}
+        total = np.zeros((size, size // 2 + 1), np.float64)
+        batches = _split(members, batch_size)
+        for part, batch in zip(ordered_map(lambda b, a=angle: spectra_of(b, a, seg_mask, rows),
+                                           batches, workers), batches):
+            total += part
+            bar.update(len(batch))
+        sums[native], counts[native] = total, len(members)
+    bar.close()
+
+    scale = (1.0 / mask_energy) if normalize else (1.0 / float(box) ** 4)
+    turn = 90 if axis == "vertical" else 0
+    per_class = {k: _orient(full_plane(s / counts[k] * scale, size), turn)
+                 for k, s in sums.items()}
+    combined = _orient(full_plane(sum(sums.values()) / len(d) * scale, size), turn)
+    psize = float(d["pixel_size_a"].to_numpy(float)[0]) if "pixel_size_a" in d else float("nan")
+    return AveragedSpectrum(combined=combined, per_class=per_class, counts=counts,
+                            axis_angles=angles, pixel_size_a=psize, box=box, padded=size,
+                            notes=notes)
+
+
+def _aligned_mean(table, rows, cache, interpolation):
+    """Mean of the given segments in their class frame (a class average of our own)."""
+    total = None
+    for part in _split(rows, 32):
+        images = read_batch(table, part, cache)
+        sub = table.data.iloc[part]
+        aligned = align_images(images, sub["psi_deg"].to_numpy(float),
+                               sub["origin_x_px"].to_numpy(float),
+                               sub["origin_y_px"].to_numpy(float),
+                               sub["mirror"].to_numpy(bool) if "mirror" in sub else False,
+                               interpolation=interpolation, fill="mean")
+        total = aligned.sum(axis=0) if total is None else total + aligned.sum(axis=0)
+    return total / len(rows)
+
+
+def _class_axis_angle(native, axis_angle, class_average_angles):
+    if axis_angle != "auto":
+        return float(axis_angle), "given"
+    if class_average_angles and native in class_average_angles:
+        return float(class_average_angles[native]), "measured from the class average"
+    return None, ""
+
+
+def _orient(spectrum, turn):
+    out = rotate90_centred(spectrum, turn) if turn else spectrum
+    return out.astype(np.float32)
+
+
+def _nonzero_rows(mask):
+    nonzero = np.flatnonzero(mask.any(axis=1))
+    return slice(int(nonzero[0]), int(nonzero[-1]) + 1) if len(nonzero) else None
+
+
+def _split(indices, batch_size):
+    return [indices[r] for r in batch_rows(len(indices), batch_size)]
+
+
+def write_outputs(result, output, *, table, per_class=False, png=False, profile=False,
+                  overlay=None, resolution_marks=(), axis="vertical", parameters=None,
+                  extra=None):
+    """Write the MRC(s), PNG(s), profile and JSON sidecar of an averaged spectrum, atomically.
+
+    Files (``OUT`` = ``output`` without its extension): ``OUT.mrc`` (combined,
+    float32, centred, voxel size = the segments' real-space pixel size),
+    ``OUT_classes.mrcs`` (one spectrum per class, in class order) with
+    ``per_class``, ``OUT.png`` (and ``OUT_classNNN.png``) with ``png``,
+    ``OUT_profile.csv`` and ``OUT_profile.png`` with ``profile``, ``OUT.json``.
+
+    Returns
+    -------
+    list of str
+        The files written.
+    """
+    from pathlib import Path
+
+    from .. import __version__
+    from ..io.atomic import OutputSet
+    from ..io.mrc import MrcStackWriter
+    from ..plots import layer_line_profile, profile_png, spectrum_png
+
+    output = Path(output)
+    stem = output.with_suffix("")
+    psize = result.pixel_size_a if np.isfinite(result.pixel_size_a) else 0.0
+    files = []
+    with OutputSet() as outputs:
+        def target(path):
+            files.append(str(path))
+            return outputs.path(path)
+
+        with MrcStackWriter(target(output), 1, result.combined.shape, psize,
+                            label=f"spectools {__version__} averaged power spectrum") as w:
+            w.write(result.combined)
+        classes = sorted(result.per_class)
+        if per_class:
+            with MrcStackWriter(target(Path(f"{stem}_classes.mrcs")), len(classes),
+                                result.combined.shape, psize,
+                                label=f"spectools {__version__} per-class spectra") as w:
+                for k in classes:
+                    w.write(result.per_class[k])
+        if png:
+            spectrum_png(target(Path(f"{stem}.png")), result.combined, psize or 1.0, axis=axis,
+                         overlay=overlay, resolution_marks=resolution_marks,
+                         title=f"{sum(result.counts.values())} segments, classes "
+                               f"{', '.join(str(k) for k in classes)}")
+            if per_class:
+                for k in classes:
+                    spectrum_png(target(Path(f"{stem}_class{k:03d}.png")), result.per_class[k],
+                                 psize or 1.0, axis=axis, overlay=overlay,
+                                 resolution_marks=resolution_marks,
+                                 title=f"class {k}: {result.counts[k]} segments")
+        if profile:
+            freq, intensity = layer_line_profile(result.combined, psize or 1.0, axis)
+            with open(target(Path(f"{stem}_profile.csv")), "w") as fh:
+                fh.write("axial_frequency_per_angstrom,summed_power\n")
+                for f, v in zip(freq, intensity):
+                    fh.write(f"{f:.6f},{v:.6e}\n")
+            profile_png(target(Path(f"{stem}_profile.png")), freq, intensity, overlay=overlay)
+        sidecar = {
+            "program": f"spectools {__version__}", "command": "avgps",
+            "input": table.source, "format": table.format_detail,
+            "segments": int(sum(result.counts.values())),
+            "segments_per_class": {str(k): int(v) for k, v in result.counts.items()},
+            "class_numbering": f"as in the input's software (from {table.class_base})",
+            "axis_angles": {str(k): v for k, v in result.axis_angles.items()},
+            "pixel_size_a": result.pixel_size_a, "box_px": result.box,
+            "padded_px": result.padded,
+            "fourier_pixel_per_angstrom": (1.0 / (result.padded * psize)) if psize else None,
+            "layout": "full plane, centred: zero frequency at index padded//2 on both axes "
+                      "(numpy.fft.fftshift); kx along columns, ky along rows",
+            "axis": axis, "assumptions": list(table.assumptions),
+            "parameters": parameters or {}, "files": files + [str(stem) + ".json"],
+        }
+        if overlay:
+            sidecar["overlay_layer_lines"] = overlay
+        if extra:
+            sidecar.update(extra)
+        with open(target(Path(f"{stem}.json")), "w") as fh:
+            import json
+            json.dump(sidecar, fh, indent=2, default=float)
+    return files

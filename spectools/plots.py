@@ -1,0 +1,181 @@
+"""Pictures people look at: spectra with axes in 1/Å, layer-line overlays, profiles.
+
+matplotlib is imported lazily with the non-interactive Agg backend, so the
+library works on machines without a display.  Every function writes through
+:func:`spectools.io.atomic.atomic_output`.
+"""
+import numpy as np
+
+from .io.atomic import atomic_output
+
+
+def _pyplot():
+    import matplotlib
+    matplotlib.use("Agg", force=True)
+    import matplotlib.pyplot as plt
+    return plt
+
+
+def display_scale(spectrum, centre_radius_px=3, percentiles=(1.0, 99.7)):
+    """Log spectrum with the central spot suppressed, and robust contrast limits.
+
+    The central spot (zero frequency and its immediate neighbourhood, which
+    holds the mean and the mask's own transform) is replaced by the median
+    of the ring just outside it, so it does not set the contrast.  Limits are
+    percentiles of the log values outside that spot.
+
+    Returns
+    -------
+    log : ndarray
+    limits : (float, float)
+    """
+    size = spectrum.shape[-1]
+    c = size // 2
+    y, x = np.mgrid[:size, :size] - c
+    r = np.hypot(x, y)
+    logp = np.log10(np.maximum(spectrum, np.finfo(np.float32).tiny))
+    spot = r <= centre_radius_px
+    ring = (r > centre_radius_px) & (r <= centre_radius_px + 3)
+    logp[spot] = np.median(logp[ring])
+    lo, hi = np.percentile(logp[~spot], percentiles)
+    return logp, (float(lo), float(hi))
+
+
+def layer_lines(twist_deg, rise_a, csym=1, diameter_a=None, max_frequency=0.5,
+                max_order=6):
+    """Predicted layer lines of a helix and the first maxima of their Bessel orders.
+
+    HILL's rule: Bessel order ``n`` (a multiple of ``csym``) with index ``m``
+    lies on the layer line at axial frequency ``Z = n / pitch + m / rise``
+    (``pitch = rise * 360 / |twist|``); its first maximum is at radial
+    frequency ``R = j'_{n,1} / (pi D)`` (``j'_{n,1}`` the first zero of
+    ``J_n'``, ``D`` the helix diameter; ``R = 0`` for ``n = 0``).  Each layer
+    line is listed once, with its lowest order ``|n| <= max_order`` (the one
+    that dominates near the meridian); lines at ``-Z`` mirror those at ``Z``.
+
+    Returns
+    -------
+    list of dict
+        ``z`` (1/Å), ``n``, ``m``, ``r`` (1/Å, None without a diameter), for
+        ``|z| <= max_frequency`` (and ``R <= max_frequency``), sorted by ``z``.
+    """
+    from scipy.special import jnp_zeros
+
+    pitch = rise_a * 360.0 / abs(twist_deg) if twist_deg else np.inf
+    best = {}
+    for n in range(-max_order, max_order + 1):
+        if n % csym:
+            continue
+        radial = None
+        if diameter_a:
+            radial = 0.0 if n == 0 else float(jnp_zeros(abs(n), 1)[0] / (np.pi * diameter_a))
+            if radial > max_frequency:
+                continue
+        for m in range(-int(max_frequency * rise_a) - 2, int(max_frequency * rise_a) + 3):
+            z = n / pitch + m / rise_a
+            if 0 <= z <= max_frequency:
+                key = round(z, 6)
+                if key not in best or abs(n) < abs(best[key]["n"]):
+                    best[key] = {"z": float(z), "n": n, "m": m, "r": radial}
+    lines = list(best.values())
+    lines += [dict(line, z=-line["z"], n=-line["n"], m=-line["m"]) for line in lines
+              if line["z"] > 0]
+    return sorted(lines, key=lambda e: e["z"])
+
+
+def spectrum_png(path, spectrum, pixel_size_a, *, axis="vertical", title="", overlay=None,
+                 resolution_marks=(), centre_radius_px=3):
+    """Write a spectrum as a PNG: log scale, robust contrast, axes in 1/Å.
+
+    Parameters
+    ----------
+    spectrum : ndarray, (P, P)
+        Centred spectrum (zero frequency at ``P//2``).
+    pixel_size_a : float
+        Real-space pixel size of the segments; the Fourier pixel is
+        ``1 / (P * pixel_size_a)``.
+    axis : {"vertical", "horizontal"}
+        Orientation of the helical axis, for the overlay.
+    overlay : list of dict, optional
+        Output of :func:`layer_lines`: drawn as lines at the axial positions
+        and dots at the first Bessel maxima.
+    resolution_marks : iterable of float
+        Resolutions (Å) drawn as dashed circles.
+    """
+    plt = _pyplot()
+    size = spectrum.shape[-1]
+    nyquist = 0.5 / pixel_size_a
+    step = 1.0 / (size * pixel_size_a)
+    lo_edge = -(size // 2 + 0.5) * step
+    hi_edge = (size - size // 2 - 0.5) * step
+    logp, (vmin, vmax) = display_scale(spectrum, centre_radius_px)
+    fig, ax = plt.subplots(figsize=(7.2, 7.0), dpi=110)
+    # Row 0 (ky most negative) at the bottom: ky increases upwards like y.
+    ax.imshow(logp, cmap="gray", vmin=vmin, vmax=vmax, origin="lower",
+              extent=(lo_edge, hi_edge, lo_edge, hi_edge), interpolation="nearest")
+    ax.set_xlabel("spatial frequency kx (1/Å)")
+    ax.set_ylabel("spatial frequency ky (1/Å)")
+    ax.set_title(title or "averaged power spectrum (log scale)", fontsize=10)
+    for res in resolution_marks:
+        circle = plt.Circle((0, 0), 1.0 / res, fill=False, ls="--", lw=0.7, color="tab:cyan")
+        ax.add_patch(circle)
+        ax.text(0.7071 / res, 0.7071 / res, f"{res:g} Å", color="tab:cyan", fontsize=7)
+    if overlay:
+        # Short ticks centred on each predicted first Bessel maximum (or across
+        # the plot without a diameter), so the data under them stay visible.
+        label_limit = 4.5 * min((abs(line["z"]) for line in overlay if line["z"]), default=0)
+        for line in overlay:
+            z, r = line["z"], line.get("r")
+            spots = [0.0] if r is None else sorted({r, -r})
+            half = 0.6 * nyquist if r is None else 0.025 * nyquist
+            for spot in spots:
+                a, b = (spot - half, spot + half)
+                if axis == "vertical":
+                    ax.plot([a, b], [z, z], color="tab:orange", lw=0.8, alpha=0.8)
+                else:
+                    ax.plot([z, z], [a, b], color="tab:orange", lw=0.8, alpha=0.8)
+            if r is not None and 0 <= z <= label_limit:
+                xy = (r, z) if axis == "vertical" else (z, r)
+                ax.annotate(f"n={line['n']}", xy, fontsize=6, color="tab:orange",
+                            xytext=(4, 2), textcoords="offset points")
+    ax.set_xlim(-nyquist, nyquist)
+    ax.set_ylim(-nyquist, nyquist)
+    fig.tight_layout()
+    with atomic_output(path, "wb") as fh:
+        fig.savefig(fh, format="png")
+    plt.close(fig)
+
+
+def layer_line_profile(spectrum, pixel_size_a, axis="vertical"):
+    """Intensity versus axial frequency: the spectrum summed along the equator direction.
+
+    Returns
+    -------
+    frequency : ndarray
+        Axial spatial frequency (1/Å) of each line, from -Nyquist up.
+    intensity : ndarray
+        Sum of the spectrum along each layer line (rows for a vertical axis,
+        columns for a horizontal one).
+    """
+    size = spectrum.shape[-1]
+    frequency = (np.arange(size) - size // 2) / (size * pixel_size_a)
+    intensity = spectrum.sum(axis=1 if axis == "vertical" else 0)
+    return frequency, intensity
+
+
+def profile_png(path, frequency, intensity, *, overlay=None, title=""):
+    """Plot a layer-line profile (log intensity versus axial frequency)."""
+    plt = _pyplot()
+    fig, ax = plt.subplots(figsize=(8.0, 3.6), dpi=110)
+    keep = frequency >= 0
+    ax.semilogy(frequency[keep], intensity[keep], lw=0.9, color="black")
+    if overlay:
+        for z in sorted({round(abs(line["z"]), 6) for line in overlay}):
+            ax.axvline(z, color="tab:orange", lw=0.5, alpha=0.6)
+    ax.set_xlabel("axial spatial frequency (1/Å)")
+    ax.set_ylabel("summed power")
+    ax.set_title(title or "layer-line profile", fontsize=10)
+    fig.tight_layout()
+    with atomic_output(path, "wb") as fh:
+        fig.savefig(fh, format="png")
+    plt.close(fig)
