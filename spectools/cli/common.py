@@ -5,6 +5,8 @@ selection options, so a user learns them once.
 """
 import argparse
 
+import numpy as np
+
 from ..errors import SpectoolsError
 from ..formats import read_particles
 from ..model import (select_classes, select_min_posterior, select_top_classes)
@@ -35,6 +37,29 @@ def add_reading_options(parser):
     group.add_argument("--stack-dir", action="append", default=[], metavar="DIR",
                        help="folder to search for the image stacks (repeatable); searched "
                             "before the metadata file's folder and its parents")
+
+
+def add_optics_options(parser):
+    """Values RELION's optics block needs, for inputs that lack them (SPIDER docs)."""
+    group = parser.add_argument_group("values the input may lack (RELION's optics block "
+                                      "needs them)")
+    group.add_argument("--voltage", type=positive_float, metavar="KV")
+    group.add_argument("--cs", type=float, metavar="MM", help="spherical aberration")
+    group.add_argument("--amplitude-contrast", type=float, metavar="FRACTION")
+
+
+def fill_optics(table, args, box=None):
+    """Fill columns the input lacks from the command line (never overriding the input)."""
+    d = table.data
+    for col, value in (("voltage_kv", args.voltage), ("cs_mm", args.cs),
+                       ("amplitude_contrast", args.amplitude_contrast), ("box_px", box)):
+        if value is None:
+            continue
+        if col not in d:
+            d[col] = value
+        else:
+            unknown = ~np.isfinite(d[col].to_numpy(float)) | ((col == "box_px") & (d[col] <= 0))
+            d.loc[unknown, col] = value
 
 
 def add_selection_options(parser):

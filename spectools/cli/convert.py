@@ -1,12 +1,10 @@
 """``spectools convert INPUT -o OUTPUT``: between cryoSPARC, RELION and SPIDER metadata."""
-import numpy as np
-
 from ..errors import SpectoolsError
 from ..formats import FORMATS, detect_format, write_particles
 from ..formats.references import check_references, fill_from_stacks
 from ..io.atomic import check_not_input
-from .common import (add_reading_options, add_selection_options, apply_selection, input_files,
-                     positive_float, read_input)
+from .common import (add_optics_options, add_reading_options, add_selection_options,
+                     apply_selection, fill_optics, input_files, read_input)
 
 HELP = "convert particle metadata between cryoSPARC .cs, RELION .star and SPIDER doc files"
 DESCRIPTION = HELP + """.
@@ -28,11 +26,9 @@ def add_parser(subparsers):
                              "5 read; 3.0 writes origins in pixels and no optics block)")
     parser.add_argument("--allow-missing", action="store_true",
                         help="convert even when referenced stacks are missing")
-    ctf = parser.add_argument_group("values RELION's optics block needs when the input lacks them")
-    ctf.add_argument("--voltage", type=positive_float, metavar="KV")
-    ctf.add_argument("--cs", type=float, metavar="MM", help="spherical aberration")
-    ctf.add_argument("--amplitude-contrast", type=float, metavar="FRACTION")
-    ctf.add_argument("--box", type=int, metavar="PX", help="box size when no stack is readable")
+    parser.add_argument("--box", type=int, metavar="PX",
+                        help="box size when no stack is readable")
+    add_optics_options(parser)
     add_reading_options(parser)
     add_selection_options(parser)
     parser.set_defaults(run=run)
@@ -53,7 +49,7 @@ def run(args):
     if missing and not args.allow_missing:
         raise SpectoolsError(missing + " (use --allow-missing to convert anyway)", args.input)
     fill_from_stacks(table, report)
-    _fill_optics(table, args)
+    fill_optics(table, args, box=args.box)
     boxes = sorted({int(b) for b in table.data.get("box_px", []) if b > 0})
     if len(boxes) > 1:
         raise SpectoolsError(f"mixed box sizes {boxes}; select particles of one box size",
@@ -65,17 +61,3 @@ def run(args):
     for note in table.assumptions:
         print(f"  assumed: {note}")
     return 0
-
-
-def _fill_optics(table, args):
-    """Fill columns the input lacks from the command line (never overriding the input)."""
-    d = table.data
-    for col, value in (("voltage_kv", args.voltage), ("cs_mm", args.cs),
-                       ("amplitude_contrast", args.amplitude_contrast), ("box_px", args.box)):
-        if value is None:
-            continue
-        if col not in d:
-            d[col] = value
-        else:
-            unknown = ~np.isfinite(d[col].to_numpy(float)) | ((col == "box_px") & (d[col] <= 0))
-            d.loc[unknown, col] = value

@@ -5,8 +5,8 @@ from ..io.atomic import check_not_input
 from ..pipelines.aligned_stack import AXES, METADATA, write_aligned_stack
 from ..pipelines.inputs import checked_table
 from ..transform import FILLS, INTERPOLATIONS
-from .common import (add_reading_options, add_selection_options, apply_selection, input_files,
-                     positive_int, read_input)
+from .common import (add_optics_options, add_reading_options, add_selection_options,
+                     apply_selection, fill_optics, input_files, positive_int, read_input)
 
 HELP = "write an aligned stack: each particle rotated and shifted into its class frame"
 DESCRIPTION = HELP + """.
@@ -16,8 +16,9 @@ plus three FFT shears) is exact for band-limited images; 'cubic' is a
 prefiltered cubic B-spline; 'linear' reproduces relion_stack_create
 --apply_transformation (bilinear, zero outside) for comparison.
 
-Beside the stack go a RELION 3.1 STAR file and a cryoSPARC .cs (and for .spi
-output a SPIDER doc) describing the new images: psi 0 (-90 with --axis
+Beside the stack go a RELION 3.1 STAR file (when the input gives voltage,
+Cs and amplitude contrast, or you do), a cryoSPARC .cs, and for .spi output a
+SPIDER doc, describing the new images: psi 0 (-90 with --axis
 vertical), origins 0 (or the part not applied with --no-shift), the CTF's
 astigmatism angle turned with the image, every other column carried through;
 plus a JSON sidecar with the parameters. Nothing is written if anything fails.
@@ -55,6 +56,7 @@ def add_parser(subparsers):
     parser.add_argument("--seed", type=int, default=0, help="seed for --fill noise")
     add_reading_options(parser)
     add_selection_options(parser)
+    add_optics_options(parser)
     parser.set_defaults(run=run)
     return parser
 
@@ -63,6 +65,7 @@ def run(args):
     check_not_input(args.output, input_files(args))
     table = apply_selection(read_input(args), args)
     table, box, notes = checked_table(table, skip_missing=args.skip_missing)
+    fill_optics(table, args)
     for note in notes:
         print(note)
     if args.per_class:
@@ -81,6 +84,8 @@ def run(args):
           f"({summary['segments_per_second']:.0f} segments/s):")
     for path in summary["files"]:
         print(f"  {path}")
+    for note in summary["notes"]:
+        print(f"  note: {note}")
     for note in table.assumptions:
         print(f"  assumed: {note}")
     return 0

@@ -154,12 +154,14 @@ class MrcStackWriter:
         if self.written + len(images) > self.n:
             raise ValueError("more images than announced")
         data = np.ascontiguousarray(images, dtype=self.dtype)
-        as64 = data.astype(np.float64)
-        self._min = min(self._min, float(as64.min()))
-        self._max = max(self._max, float(as64.max()))
-        self._sum += float(as64.sum())
-        self._sumsq += float(np.square(as64).sum())
-        self._file.write(data.tobytes())
+        # Header statistics without float64 copies: per-image sums in float32
+        # (ample for a header), accumulated across images in float64.
+        flat = data.reshape(len(data), -1).astype(np.float32, copy=False)
+        self._min = min(self._min, float(flat.min()))
+        self._max = max(self._max, float(flat.max()))
+        self._sum += float(flat.sum(axis=1).sum(dtype=np.float64))
+        self._sumsq += float(np.einsum("ij,ij->i", flat, flat).sum(dtype=np.float64))
+        self._file.write(memoryview(data).cast("B"))
         self.written += len(images)
 
     def close(self):

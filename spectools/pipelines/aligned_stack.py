@@ -89,8 +89,9 @@ def write_aligned_stack(table, output, *, interpolation="fourier", fill="mean",
     per_class : bool
         One stack per class.
     metadata : iterable of {"star", "cs", "doc"}, optional
-        Metadata to write beside each stack; default STAR and ``.cs``, plus a
-        SPIDER doc for ``.spi`` output.
+        Metadata to write beside each stack; default ``.cs``, a STAR file
+        when the table has what RELION's optics block needs (voltage, Cs,
+        amplitude contrast), and a SPIDER doc for ``.spi`` output.
     workers, batch_size : int
         Threads and images per batch (memory ~ 2 x workers x batch_size images).
     seed : int
@@ -113,8 +114,15 @@ def write_aligned_stack(table, output, *, interpolation="fourier", fill="mean",
         raise SpectoolsError("SPIDER stacks hold 32-bit floats only; drop --float16", output)
     if axis not in AXES:
         raise SpectoolsError(f"axis must be one of {', '.join(AXES)}")
-    metadata = list(metadata) if metadata is not None else (
-        ["star", "cs", "doc"] if suffix == ".spi" else ["star", "cs"])
+    notes = []
+    if metadata is None:
+        metadata = ["cs"] + (["doc"] if suffix == ".spi" else [])
+        optics = ("voltage_kv", "cs_mm", "amplitude_contrast")
+        if table.has(*optics) and np.isfinite(table.data[list(optics)].to_numpy(float)).all():
+            metadata.insert(0, "star")
+        else:
+            notes.append("no RELION STAR written: the input gives no voltage, Cs and amplitude "
+                         "contrast (pass them to get one)")
     turn = AXES[axis]
     n_in = table.data["box_px"].to_numpy()[0] if len(table) else 0
     out_box = int(box or n_in)
@@ -135,7 +143,10 @@ def write_aligned_stack(table, output, *, interpolation="fourier", fill="mean",
             for kind in metadata:
                 fmt, ext = METADATA[kind]
                 final = _beside(stack_path, ext)
-                write_particles(meta, outputs.path(final), format=fmt)
+                try:
+                    write_particles(meta, outputs.path(final), format=fmt)
+                except SpectoolsError as exc:  # name the file the user asked for
+                    raise SpectoolsError(exc.reason, final) from None
                 written.append(str(final))
             tmp = outputs.path(stack_path)
             writer = (SpiderStackWriter(tmp, (out_box, out_box),
@@ -172,7 +183,8 @@ def write_aligned_stack(table, output, *, interpolation="fourier", fill="mean",
             "classes": {str(int(k)): int(v) for k, v in class_populations(table).items()},
             "files": files, "box_px": out_box, "axis": axis, "interpolation": interpolation,
             "fill": fill, "shift_applied": apply_shift, "float16": float16,
-            "assumptions": list(table.assumptions), "parameters": parameters or {},
+            "assumptions": list(table.assumptions), "notes": notes,
+            "parameters": parameters or {},
             "seconds": round(seconds, 3),
             "segments_per_second": round(len(table) / seconds, 1) if seconds else None,
         }
