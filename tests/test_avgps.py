@@ -212,3 +212,27 @@ def test_bad_input(capsys, tmp_path, clean):
     assert "overlay" in fails("avgps", star, "-o", tmp_path / "c.mrc", "--overlay", "twist=5")
     assert "written as .mrc" in fails("avgps", star, "-o", tmp_path / "d.png")
     assert not list(tmp_path.iterdir())
+
+
+def test_alignment_check_against_class_averages(capsys, tmp_path, clean):
+    table, paths = clean
+    canonical = mrcfile.read(paths["canonical"])
+    averages = tmp_path / "classes.mrcs"
+    with mrcfile.new(averages) as mrc:          # class k (1-based) is frame k - 1
+        mrc.set_data(canonical.mean(axis=0, keepdims=True).astype(np.float32))
+    out = tmp_path / "ok.mrc"
+    assert main(["avgps", str(paths["cryosparc"]), "-o", str(out), "--tube-diameter", "90",
+                 "--class-averages", str(averages)]) == 0
+    side = json.loads(out.with_suffix(".json").read_text())
+    assert side["alignment_check"]["best"] == "as read"
+    assert "from the class average" in side["axis_angles"]["0"]["from"]
+    assert abs(side["axis_angles"]["0"]["angle_deg"]) < 0.5
+    capsys.readouterr()
+    # The same data read with the opposite cryoSPARC convention: the check says so.
+    wrong = tmp_path / "wrong.mrc"
+    assert main(["avgps", str(paths["cryosparc"]), "-o", str(wrong), "--tube-diameter", "90",
+                 "--class-averages", str(averages), "--cs2d-convention", "helicon"]) == 0
+    printed = capsys.readouterr().out
+    side = json.loads(wrong.with_suffix(".json").read_text())
+    assert side["alignment_check"]["best"].startswith("psi and origin negated")
+    assert "WARNING" in printed and "--cs2d-convention" in printed

@@ -8,7 +8,7 @@ import pytest
 import starfile
 
 from spectools.cli.main import main
-from spectools.examples import MOTIF_XY, example_table, render_particles
+from motif import MOTIF_XY, example_table, render_particles
 from spectools.formats import read_particles, write_particles
 from spectools.io.spiderimage import read_spider
 from spectools.transform import align_images

@@ -3,7 +3,7 @@ import numpy as np
 import pytest
 
 from relion_reference import relion_bilinear, stack_create_matrix
-from spectools.examples import render_particles
+from motif import render_particles
 from spectools.model import inverse_affine_matrix
 from spectools.transform import align_images, rotate90, source_inside
 
@@ -93,7 +93,7 @@ def test_mirror_and_turn(raw_and_canonical):
     mirror = np.arange(len(PSI)) % 2 == 0
     mirrored_raw, _ = render_particles(PSI, OX, OY, box=BOX)
     # A mirrored particle: raw = (F R) inverse of the canonical; render it through the model.
-    from spectools.examples import MOTIF_XY
+    from motif import MOTIF_XY
     inv = inverse_affine_matrix(PSI, OX, OY, mirror)
     q = np.concatenate([MOTIF_XY, np.ones((len(MOTIF_XY), 1))], 1)
     p = np.einsum("nij,kj->nki", inv, q)[..., :2]

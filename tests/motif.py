@@ -1,15 +1,16 @@
-"""A small built-in example dataset with known ground truth.
+"""A two-blob test motif with known ground truth (tests only).
 
-Each particle holds the same two-blob motif, rendered analytically (no
-interpolation) at raw positions that the particle's alignment maps exactly
-onto the motif's canonical position.  Used by ``spectools demo``.
+Each particle holds the same motif, rendered analytically (no interpolation)
+at raw positions that the particle's alignment maps exactly onto the motif's
+canonical position.  Simpler than the helical simulator, so that a failing
+transform test points at the transform.
 """
 from pathlib import Path
 
 import numpy as np
 import pandas as pd
 
-from .model import ParticleTable, inverse_affine_matrix
+from spectools.model import ParticleTable, inverse_affine_matrix
 
 #: Motif in the aligned (class) frame: blob centres (x, y) in pixels from the centre.
 MOTIF_XY = np.array([[10.0, 0.0], [0.0, -6.0]])
