@@ -8,6 +8,7 @@ import pytest
 
 from relion_reference import avg_ampl2_ali
 from spectools.cli.main import main
+from spectools.errors import SpectoolsError
 from spectools.formats import read_particles
 from spectools.model import ParticleTable
 from spectools.pipelines.avgps import averaged_power_spectrum
@@ -236,3 +237,28 @@ def test_alignment_check_against_class_averages(capsys, tmp_path, clean):
     side = json.loads(wrong.with_suffix(".json").read_text())
     assert side["alignment_check"]["best"].startswith("psi and origin negated")
     assert "WARNING" in printed and "--cs2d-convention" in printed
+
+
+def test_wiener_flattens_thon_rings(tmp_path):
+    from spectools.simulate import CTF
+    ctf = CTF(defocus_u_a=15000.0, defocus_v_a=14000.0, defocus_angle_deg=30.0)
+    plain, _ = simulate(tmp_path / "plain", n=40, seed=8)
+    with_ctf, _ = simulate(tmp_path / "ctf", n=40, seed=8, ctf=ctf)
+    settings = dict(mask="circle", axis_angle=0.0)
+    s0 = spectrum(plain, **settings).combined
+    s1 = spectrum(with_ctf, **settings).combined
+    s2 = spectrum(with_ctf, ctf="wiener", wiener_constant=0.01, **settings).combined
+    # Where the signal is strong and the CTF not near a zero, compare shapes.
+    c = P // 2
+    y, x = np.mgrid[:P, :P] - c
+    band = (np.hypot(x, y) > 4) & (np.hypot(x, y) < 30) & (s0 > 0.05 * s0.max())
+    from spectools.ctf import ctf_2d
+    ctf2 = np.fft.fftshift(ctf_2d((P, P), PSIZE, 15000.0, 14000.0, 30.0, half=False) ** 2)
+    band &= ctf2 > 0.3          # (the mean over segments is more isotropic; a loose cut)
+    spread_none = np.std(np.log(s1[band] / s0[band]))
+    spread_wiener = np.std(np.log(s2[band] / s0[band]))
+    assert spread_wiener < 0.5 * spread_none
+    assert not plain.has("defocus_u_a")
+    with pytest.raises(SpectoolsError, match="needs CTF parameters; the metadata lacks "
+                                             "defocus_u_a"):
+        spectrum(plain, ctf="wiener", **settings)

@@ -58,6 +58,13 @@ def add_parser(subparsers):
                       help="angle of the helical axis in the class frame (from +x towards +y); "
                            "auto (default) measures it per class, from the class average when "
                            "given, else from the class's averaged spectrum")
+    spec.add_argument("--ctf", choices=("none", "wiener"), default="none",
+                      help="none (default: the spectrum users compare across tools) or wiener: "
+                           "divide by the mean CTF^2 of the segments (each turned into the class "
+                           "frame) plus --wiener-constant, flattening Thon rings under the layer "
+                           "lines")
+    spec.add_argument("--wiener-constant", type=positive_float, default=0.1, metavar="C",
+                      help="added to the mean CTF^2 before dividing (default 0.1)")
     spec.add_argument("--interpolation", choices=INTERPOLATIONS, default="fourier",
                       help="kernel of the image rotation (default: fourier, exact)")
     out = parser.add_argument_group("outputs")
@@ -122,7 +129,7 @@ def run(args):
         table, mask=args.mask, tube_diameter_px=diameter_px, pad=args.pad,
         normalize=not args.no_normalize, axis=args.axis, axis_angle=args.axis_angle,
         class_average_angles=class_average_angles, interpolation=args.interpolation,
-        workers=args.threads)
+        ctf=args.ctf, wiener_constant=args.wiener_constant, workers=args.threads)
     overlay = None
     if args.overlay:
         overlay = layer_lines(args.overlay["twist"], args.overlay["rise"],
@@ -140,6 +147,8 @@ def run(args):
         print(f"  class {k}: helical axis at {info['angle_deg']:.2f} deg ({info['from']})")
     for path in files:
         print(f"  {path}")
+    for note in result.notes:
+        print(f"  note: {note}")
     for note in table.assumptions:
         print(f"  assumed: {note}")
     return 0

@@ -23,7 +23,7 @@ import dataclasses
 import numpy as np
 
 from ..errors import SpectoolsError
-from ..spectra import (axis_angle_from_image, full_plane, normalize_in_mask,
+from ..spectra import (axis_angle_from_image, ctf_power_sum, full_plane, normalize_in_mask,
                        power_spectra_sum, rotate90_centred, segment_mask)
 from ..transform import align_images
 from .batches import batch_rows, new_cache, ordered_map, progress, read_batch
@@ -68,7 +68,8 @@ class AveragedSpectrum:
 def averaged_power_spectrum(table, *, mask="tube", tube_diameter_px=None, pad=2,
                             normalize=True, axis="vertical", axis_angle="auto",
                             class_average_angles=None, interpolation="fourier",
-                            mask_margin_px=None, workers=2, batch_size=16, show_progress=None):
+                            mask_margin_px=None, ctf="none", wiener_constant=0.1, workers=2,
+                            batch_size=16, show_progress=None):
     """Average the power spectra of aligned segments, per class and combined.
 
     Parameters
@@ -102,9 +103,23 @@ def averaged_power_spectrum(table, *, mask="tube", tube_diameter_px=None, pad=2,
         corners uncovered by its rotation under the mask's edge; the result's
         ``notes`` say how many.  Fixed rather than taken from the data, so
         that the result does not depend on the particles' shifts.
+    ctf : {"none", "wiener"}
+        ``wiener`` divides each class's mean spectrum by the mean CTF^2 of its
+        segments (each CTF turned with its segment into the class frame) plus
+        ``wiener_constant``: Thon rings flatten where the CTF is strong, and
+        the constant keeps the CTF zeros from blowing up.  It needs the CTF
+        parameters in the metadata and costs one CTF evaluation per segment.
     """
     if pad < 1:
         raise SpectoolsError("padding factor must be at least 1")
+    if ctf not in ("none", "wiener"):
+        raise SpectoolsError(f"unknown CTF treatment {ctf!r}; choose none or wiener")
+    ctf_columns = ("defocus_u_a", "defocus_v_a", "defocus_angle_deg", "voltage_kv", "cs_mm",
+                   "amplitude_contrast")
+    if ctf == "wiener" and not table.has(*ctf_columns):
+        missing = [c for c in ctf_columns if not table.has(c)]
+        raise SpectoolsError(f"--ctf wiener needs CTF parameters; the metadata lacks "
+                             f"{', '.join(missing)}", table.source or None)
     d = table.data
     box = int(d["box_px"].to_numpy()[0])
     size = pad * box
@@ -142,7 +157,14 @@ def averaged_power_spectrum(table, *, mask="tube", tube_diameter_px=None, pad=2,
             aligned = normalize_in_mask(aligned, use_mask)
         elif mask != "none":
             aligned = aligned * use_mask
-        return power_spectra_sum(aligned, pad=pad, rows=use_rows)
+        power = power_spectra_sum(aligned, pad=pad, rows=use_rows)
+        if ctf != "wiener":
+            return power, None
+        # Each CTF turns with its image: an axis at alpha goes to s (alpha + psi).
+        sign = np.where(mirror, -1.0, 1.0)
+        angles_in_frame = sign * (sub["defocus_angle_deg"].to_numpy(float) + psi)
+        return power, ctf_power_sum(size, float(sub["pixel_size_a"].iloc[0]), sub,
+                                    angles_in_frame)
 
     angles, sums, counts = {}, {}, {}
     bar = progress(len(d), "power spectra", show_progress)
@@ -157,11 +179,17 @@ def averaged_power_spectrum(table, *, mask="tube", tube_diameter_px=None, pad=2,
             how = f"measured from the mean of {len(sample)} aligned segments"
         angles[native] = {"angle_deg": round(float(angle), 3), "from": how}
         total = np.zeros((size, size // 2 + 1), np.float64)
+        ctf_total = np.zeros_like(total) if ctf == "wiener" else None
         batches = _split(members, batch_size)
-        for part, batch in zip(ordered_map(lambda b, a=angle: spectra_of(b, a, seg_mask, rows),
-                                           batches, workers), batches):
+        for (part, ctf_part), batch in zip(
+                ordered_map(lambda b, a=angle: spectra_of(b, a, seg_mask, rows), batches,
+                            workers), batches):
             total += part
+            if ctf_part is not None:
+                ctf_total += ctf_part
             bar.update(len(batch))
+        if ctf == "wiener":
+            total = total / (ctf_total / len(members) + wiener_constant)
         sums[native], counts[native] = total, len(members)
     bar.close()
 
@@ -285,7 +313,7 @@ def write_outputs(result, output, *, table, per_class=False, png=False, profile=
             "fourier_pixel_per_angstrom": (1.0 / (result.padded * psize)) if psize else None,
             "layout": "full plane, centred: zero frequency at index padded//2 on both axes "
                       "(numpy.fft.fftshift); kx along columns, ky along rows",
-            "axis": axis, "assumptions": list(table.assumptions),
+            "axis": axis, "assumptions": list(table.assumptions), "notes": result.notes,
             "parameters": parameters or {}, "files": files + [str(stem) + ".json"],
         }
         if overlay:
