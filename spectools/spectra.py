@@ -107,16 +107,14 @@ def power_spectra_sum(images, pad=2, rows=None, workers=1):
     size = pad * n
     if rows is not None:
         images = images[:, rows, :]
-        first = rows.start or 0
-    else:
-        first = 0
-    # rfft along x for the rows that hold data, then a full FFT along y.
+    # rfft along x, then a full FFT along y, both zero padded to ``size``.  Where
+    # the rows sit in the padded frame only changes phases, not |DFT|^2, so
+    # the data rows can simply come first.
     half = scipy.fft.rfft(images, n=size, axis=-1, workers=workers)
-    full = np.zeros((len(images), size, size // 2 + 1), np.complex64)
-    full[:, first:first + half.shape[1], :] = half
-    spectrum = scipy.fft.fft(full, axis=-2, workers=workers, overwrite_x=True)
-    power = spectrum.real ** 2 + spectrum.imag ** 2
-    return power.sum(axis=0, dtype=np.float64)
+    spectrum = scipy.fft.fft(half, n=size, axis=-2, workers=workers, overwrite_x=True)
+    power = np.square(spectrum.real)
+    power += np.square(spectrum.imag)
+    return power.sum(axis=0).astype(np.float64)
 
 
 def ctf_power_sum(size, pixel_size_a, params, angles_deg):

@@ -31,7 +31,7 @@ from .model import affine_matrix, inverse_affine_matrix
 
 INTERPOLATIONS = ("fourier", "cubic", "linear")
 #: Images sheared together (small groups stay in cache and share similar padding).
-SHEAR_GROUP = 8
+SHEAR_GROUP = 4
 #: Rows whose phase ramps are built from one exact ramp and a cumulative product.
 _RAMP_BLOCK = 64
 FILLS = ("zero", "mean", "noise")

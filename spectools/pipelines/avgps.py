@@ -69,7 +69,7 @@ def averaged_power_spectrum(table, *, mask="tube", tube_diameter_px=None, pad=2,
                             normalize=True, axis="vertical", axis_angle="auto",
                             class_average_angles=None, interpolation="fourier",
                             mask_margin_px=None, ctf="none", wiener_constant=0.1, workers=2,
-                            batch_size=16, show_progress=None):
+                            batch_size=32, show_progress=None):
     """Average the power spectra of aligned segments, per class and combined.
 
     Parameters

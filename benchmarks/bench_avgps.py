@@ -1,0 +1,59 @@
+"""Throughput and peak memory of ``spectools avgps``.
+
+Usage: python benchmarks/bench_avgps.py [N_SEGMENTS] [BOX]   (default 4000 segments, 256 x 256)
+
+Input: random segments in stacks of 200 with random alignments (the cost does
+not depend on the content).  Two settings, each in a fresh process so its
+peak RSS is its own: the defaults (tube mask, per-segment normalisation,
+padding 2) and RELION-equivalent settings (``--pad 1 --mask none
+--no-normalize``, what ``relion_image_handler --avg_ampl2_ali`` computes).
+"""
+import json
+import resource
+import subprocess
+import sys
+import tempfile
+import time
+from pathlib import Path
+
+sys.path.insert(0, str(Path(__file__).parent))
+from bench_stack import make_input  # noqa: E402
+
+SETTINGS = {
+    "defaults": ["--tube-diameter", "150", "--axis-angle", "0"],
+    "RELION-equivalent": ["--pad", "1", "--mask", "none", "--no-normalize", "--axis-angle", "0"],
+}
+
+
+def run_setting(star, name, out):
+    from spectools.cli.main import main
+    start = time.perf_counter()
+    code = main(["avgps", str(star), "-o", str(out), *SETTINGS[name]])
+    seconds = time.perf_counter() - start
+    peak = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
+    return {"code": code, "seconds": seconds, "peak_rss_mb": peak}
+
+
+def main():
+    if len(sys.argv) > 1 and sys.argv[1] == "--child":
+        _, _, star, name, out = sys.argv
+        print(json.dumps(run_setting(star, name, out)))
+        return
+    n = int(sys.argv[1]) if len(sys.argv) > 1 else 4000
+    box = int(sys.argv[2]) if len(sys.argv) > 2 else 256
+    with tempfile.TemporaryDirectory() as tmp:
+        folder = Path(tmp)
+        print(f"writing {n} random {box}x{box} segments in stacks of 200...")
+        star = make_input(folder, n, box)
+        print(f"{'setting':20s} {'segments/s':>12s} {'seconds':>9s} {'peak RSS':>10s}")
+        for name in SETTINGS:
+            result = subprocess.run([sys.executable, __file__, "--child", str(star), name,
+                                     str(folder / "ps.mrc")], capture_output=True, text=True,
+                                    check=True)
+            r = json.loads(result.stdout.strip().splitlines()[-1])
+            print(f"{name:20s} {n / r['seconds']:12.0f} {r['seconds']:9.1f} "
+                  f"{r['peak_rss_mb']:8.0f} MB")
+
+
+if __name__ == "__main__":
+    main()
