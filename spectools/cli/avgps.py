@@ -14,7 +14,7 @@ from ..plots import layer_lines
 from ..spectra import MASKS, axis_angle_from_image
 from ..transform import INTERPOLATIONS
 from .common import (add_reading_options, add_selection_options, apply_selection, input_files,
-                     positive_float, positive_int, read_input)
+                     key_values, positive_float, positive_int, read_input)
 
 HELP = "averaged power spectrum of aligned helical segments, per class and combined"
 DESCRIPTION = HELP + """.
@@ -194,20 +194,7 @@ def _floats(text):
 
 
 def _overlay(text):
-    allowed = {"twist", "rise", "csym", "diameter"}
-    values = {}
-    for part in text.split(","):
-        if not part.strip():
-            continue
-        key, sep, value = part.partition("=")
-        key = key.strip().lower()
-        if not sep or key not in allowed:
-            raise argparse.ArgumentTypeError(
-                f"overlay entry {part.strip()!r} is not one of twist=, rise=, csym=, diameter=")
-        try:
-            values[key] = float(value)
-        except ValueError:
-            raise argparse.ArgumentTypeError(f"overlay value {value!r} for {key} is not a number")
+    values = key_values(text, ("twist", "rise", "csym", "diameter"), "overlay")
     if "twist" not in values or "rise" not in values:
         raise argparse.ArgumentTypeError("overlay needs at least twist= and rise=")
     if values["rise"] <= 0 or values.get("diameter", 1) <= 0 or values.get("csym", 1) < 1:

@@ -109,6 +109,25 @@ def apply_selection(table, args):
     return table
 
 
+def key_values(text, allowed, what):
+    """Parse ``'a=1,b=2.5'`` into ``{"a": 1.0, "b": 2.5}`` for keys in ``allowed``."""
+    values = {}
+    for part in text.split(","):
+        if not part.strip():
+            continue
+        key, sep, value = part.partition("=")
+        key = key.strip().lower()
+        if not sep or key not in allowed:
+            raise argparse.ArgumentTypeError(
+                f"{what} entry {part.strip()!r} is not key=value with a key from "
+                f"{', '.join(allowed)}")
+        try:
+            values[key] = float(value)
+        except ValueError:
+            raise argparse.ArgumentTypeError(f"{what} {key} is not a number: {value.strip()!r}")
+    return values
+
+
 def class_list(text):
     """Parse ``'1,3,5-7'`` into ``[1, 3, 5, 6, 7]``."""
     out = []

@@ -16,7 +16,7 @@ import argparse
 import json
 
 from ..simulate import CTF, Helix, simulate_dataset
-from .common import positive_float, positive_int
+from .common import key_values, positive_float, positive_int
 
 HELP = "simulate helical segments with known alignments (a test bed with exact ground truth)"
 
@@ -84,21 +84,7 @@ def add_parser(subparsers):
 
 def helix_spec(text):
     """Parse ``'rise=20,twist=-40,...'`` into a dict of the given keys."""
-    out = {}
-    for part in text.split(","):
-        if not part.strip():
-            continue
-        key, sep, value = part.partition("=")
-        key = key.strip().lower()
-        if not sep or key not in HELIX_KEYS:
-            raise argparse.ArgumentTypeError(
-                f"bad helix entry {part.strip()!r}: use key=value with keys "
-                f"{', '.join(HELIX_KEYS)}")
-        try:
-            out[key] = float(value)
-        except ValueError:
-            raise argparse.ArgumentTypeError(f"helix {key} is not a number: {value.strip()!r}")
-    return out
+    return key_values(text, tuple(HELIX_KEYS), "helix")
 
 
 def build_helices(args):
