@@ -138,13 +138,6 @@ class ParticleTable:
         return np.asarray(class_number) - 1 + self.class_base
 
 
-def empty_table(**kwargs):
-    """A table with no particles and only the required columns."""
-    data = pd.DataFrame({"image_path": pd.Series([], dtype=object),
-                         "image_index": pd.Series([], dtype="int64")})
-    return ParticleTable(data, **kwargs)
-
-
 # --------------------------------------------------------------------------
 # Validation
 

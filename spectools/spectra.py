@@ -169,24 +169,6 @@ def rotate90_centred(spectrum, turn_deg):
     return rotate90(spectrum[None], int(round(turn_deg / 90.0)) % 4)[0]
 
 
-def rotate_centred(spectrum, angle_deg, order=3):
-    """Rotate a centred spectrum about its centre: ``out(k) = in(R(-angle) k)``.
-
-    Cubic B-spline interpolation; multiples of 90 degrees are exact index
-    permutations.  Used once per class, never per segment.
-    """
-    turns = int(np.round(angle_deg / 90.0))
-    if np.isclose(angle_deg, 90.0 * turns, atol=1e-9):
-        from .transform import rotate90
-        return rotate90(spectrum[None], turns % 4)[0]
-    from .transform import ndimage_parameters
-    from .model import inverse_affine_matrix
-    matrix, offset = ndimage_parameters(inverse_affine_matrix(angle_deg, 0.0, 0.0),
-                                        spectrum.shape[-1])
-    return ndimage.affine_transform(spectrum, matrix, offset=offset, order=order,
-                                    mode="constant", cval=0.0)
-
-
 def axis_angle_from_image(image, coarse_deg=1.0, fine_deg=0.05):
     """Angle of a filament's axis in an image (degrees from +x towards +y, in [-90, 90)).
 

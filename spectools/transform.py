@@ -27,7 +27,7 @@ import numpy as np
 import scipy.fft
 from scipy import ndimage
 
-from .model import affine_matrix, inverse_affine_matrix
+from .model import inverse_affine_matrix
 
 INTERPOLATIONS = ("fourier", "cubic", "linear")
 #: Images sheared together (small groups stay in cache and share similar padding).
@@ -143,18 +143,12 @@ def ndimage_parameters(inverse, n):
     return linear, offset
 
 
-def turn_matrix(turn_deg):
-    """Homogeneous ``R(turn)`` for composing an extra turn with :func:`affine_matrix`."""
-    return affine_matrix(turn_deg, 0.0, 0.0)
-
-
 # --------------------------------------------------------------------------
 # Fourier (three-shear) resampling
 
 
 def _fourier_align(batch, angle, ox, oy, mirror, workers):
     """``q = F^m (R(angle) p + t)`` with ``t = R(angle) o`` for every image."""
-    n = batch.shape[-1]
     turns = np.round(angle / 90.0).astype(int)
     residual = angle - 90.0 * turns
     t = np.deg2rad(angle)

@@ -9,7 +9,6 @@ import pytest
 from relion_reference import avg_ampl2_ali
 from spectools.cli.main import main
 from spectools.errors import SpectoolsError
-from spectools.formats import read_particles
 from spectools.model import ParticleTable
 from spectools.pipelines.avgps import averaged_power_spectrum
 from spectools.pipelines.inputs import checked_table

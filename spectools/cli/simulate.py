@@ -12,7 +12,6 @@ visible through the subunits' Gaussian envelope (a wider subunit would erase
 it: the envelope falls as exp(-2π²σ²s²)); the pitch is below the box length
 even at box 128, so the 1/pitch layer lines are resolved.
 """
-import argparse
 import json
 
 from ..simulate import CTF, Helix, simulate_dataset

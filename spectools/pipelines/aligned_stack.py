@@ -30,7 +30,8 @@ from ..io.mrc import MrcStackWriter
 from ..io.spiderimage import SpiderStackWriter
 from ..model import class_populations, rotate_xy
 from ..transform import align_images
-from .batches import batch_rows, new_cache, ordered_map, progress, read_batch
+from ..io.stacks import StackCache
+from .batches import batch_rows, ordered_map, progress, read_batch
 
 AXES = {"horizontal": 0, "vertical": 90}
 METADATA = {"star": ("relion", ".star"), "cs": ("cryosparc", ".cs"), "doc": ("spider", "_doc")}
@@ -130,7 +131,7 @@ def write_aligned_stack(table, output, *, interpolation="fourier", fill="mean",
     groups = _groups(table, output, per_class)
     started = time.perf_counter()
     rng = np.random.default_rng(seed)
-    cache = new_cache()
+    cache = StackCache()
     files = []
     bar = progress(len(table), "aligning", show_progress)
     with OutputSet() as outputs:

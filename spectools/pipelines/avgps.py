@@ -26,7 +26,8 @@ from ..errors import SpectoolsError
 from ..spectra import (axis_angle_from_image, ctf_power_sum, full_plane, normalize_in_mask,
                        power_spectra_sum, rotate90_centred, segment_mask)
 from ..transform import align_images
-from .batches import batch_rows, new_cache, ordered_map, progress, read_batch
+from ..io.stacks import StackCache
+from .batches import batch_rows, ordered_map, progress, read_batch
 
 #: Segments per class used to measure an unknown axis angle.
 AXIS_SAMPLE = 256
@@ -141,7 +142,7 @@ def averaged_power_spectrum(table, *, mask="tube", tube_diameter_px=None, pad=2,
     rows = _nonzero_rows(seg_mask)
     classes = (d["class_number"].to_numpy() if "class_number" in d
                else np.ones(len(d), np.int64))
-    cache = new_cache()
+    cache = StackCache()
 
     def spectra_of(rows_idx, angle_offset, use_mask, use_rows):
         """Summed half-plane spectrum of the given rows, rotated by psi - offset."""

@@ -9,7 +9,6 @@ import sys
 import numpy as np
 
 from ..errors import SpectoolsError
-from ..io.stacks import StackCache
 
 
 def read_batch(table, rows, cache):
@@ -72,8 +71,3 @@ def progress(total, description, enabled=None):
         enabled = sys.stderr.isatty()
     return tqdm(total=total, desc=description, unit="seg", disable=not enabled,
                 dynamic_ncols=True, leave=False)
-
-
-def new_cache():
-    """A stack cache for one pipeline run."""
-    return StackCache()

@@ -9,7 +9,8 @@ cryoSPARC's 2D poses (``conventions/cryosparc.md``) on each user's own data.
 import numpy as np
 
 from ..transform import align_images
-from .batches import new_cache, read_batch
+from ..io.stacks import StackCache
+from .batches import read_batch
 
 #: Alternative readings: name -> (psi sign, origin sign).
 CANDIDATES = {
@@ -39,7 +40,7 @@ def class_average_correlations(table, class_averages, *, sample=64, interpolatio
         0.8 x the box radius.
     """
     d = table.data
-    cache = new_cache()
+    cache = StackCache()
     classes = d["class_number"].to_numpy()
     out = {}
     for number in np.unique(classes):
