@@ -179,3 +179,72 @@ def profile_png(path, frequency, intensity, *, overlay=None, title=""):
     with atomic_output(path, "wb") as fh:
         fig.savefig(fh, format="png")
     plt.close(fig)
+
+
+def thon_png(path, panel, extent, *, frequency=None, profile=None, background_subtracted=None,
+             model=None, zeros=(), title=""):
+    """CTFFIND-style picture: the 2D panel and, beside it, the 1D profiles.
+
+    Parameters
+    ----------
+    panel, extent
+        From :func:`spectools.thon.display_panel` (data left; model right when
+        a CTF was given).
+    frequency, profile, background_subtracted, model : ndarray, optional
+        The rotational (or equiphase) average, its background-subtracted
+        version and the model ``CTF^2`` (scaled to it), versus frequency.
+    zeros : iterable of float
+        Predicted CTF zeros (1/Å), drawn on both panels.
+    """
+    plt = _pyplot()
+    fig, axes = plt.subplots(1, 2, figsize=(12.5, 5.6), dpi=100,
+                             gridspec_kw={"width_ratios": [1, 1.25]})
+    ax = axes[0]
+    ax.imshow(panel, cmap="gray", origin="lower", extent=(-extent, extent, -extent, extent),
+              interpolation="nearest")
+    for z in zeros:
+        ax.add_patch(plt.Circle((0, 0), z, fill=False, lw=0.4, ls=":", color="tab:orange"))
+    ax.set_xlabel("kx (1/Å)")
+    ax.set_ylabel("ky (1/Å)")
+    ax.set_title("data" + (" | CTF² model" if model is not None else ""), fontsize=9)
+    ax = axes[1]
+    if frequency is not None:
+        keep = frequency > 0
+        if background_subtracted is not None:
+            ax.plot(frequency[keep], background_subtracted[keep], lw=0.9, color="black",
+                    label="background subtracted")
+        if model is not None:
+            ax.plot(frequency[keep], model[keep], lw=0.8, color="tab:orange", label="CTF² model")
+        for z in zeros:
+            ax.axvline(z, lw=0.5, ls=":", color="tab:orange")
+        ax.set_xlim(0, extent)
+        ax.set_xlabel("spatial frequency (1/Å)")
+        ax.set_ylabel("background-subtracted amplitude")
+        if profile is not None:
+            twin = ax.twinx()
+            twin.semilogy(frequency[keep], profile[keep], lw=0.6, color="tab:blue", alpha=0.6,
+                          label="rotational average (power)")
+            twin.set_ylabel("power", color="tab:blue")
+        ax.legend(loc="upper right", fontsize=7)
+    fig.suptitle(title, fontsize=10)
+    fig.tight_layout()
+    with atomic_output(path, "wb") as fh:
+        fig.savefig(fh, format="png")
+    plt.close(fig)
+
+
+def contact_sheet(path, panels, titles, columns=4):
+    """Several 2D panels (from ``display_panel``) on one page."""
+    plt = _pyplot()
+    rows = int(np.ceil(len(panels) / columns))
+    fig, axes = plt.subplots(rows, columns, figsize=(3 * columns, 3.2 * rows), dpi=90,
+                             squeeze=False)
+    for ax in axes.ravel():
+        ax.axis("off")
+    for ax, (panel, extent), title in zip(axes.ravel(), panels, titles):
+        ax.imshow(panel, cmap="gray", origin="lower", extent=(-extent, extent, -extent, extent))
+        ax.set_title(title, fontsize=7)
+    fig.tight_layout()
+    with atomic_output(path, "wb") as fh:
+        fig.savefig(fh, format="png")
+    plt.close(fig)
