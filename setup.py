@@ -41,9 +41,12 @@ setup(
         "starfile>=0.5",
         "tqdm>=4.60",
         "matplotlib>=3.5",
+        "tifffile>=2022.5",
     ],
     extras_require={
         "test": ["pytest>=7", "hypothesis>=6"],
+        # LZW-compressed TIFF and EER movies; versions before 2026.3 support numpy 1.26.
+        "movies": ["imagecodecs"],
         "scipion": ["scipion-pyworkflow>=3.11", "scipion-em>=3.11", "emtable"],
     },
     entry_points={

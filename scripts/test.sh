@@ -6,9 +6,9 @@ source "$(dirname "$0")/venv.sh"
 cd "$REPO"
 
 echo "== setting up .venv/current (numpy 2.x)" >&2
-make_venv .venv/current test "numpy>=2"
+make_venv .venv/current test,movies "numpy>=2"
 echo "== setting up .venv/scipion-pins (numpy 1.26.1, scipy 1.10, mrcfile 1.4.3)" >&2
-make_venv .venv/scipion-pins test "numpy==1.26.1" "scipy==1.10.0" "mrcfile==1.4.3" "matplotlib==3.8.1" "pandas<3"
+make_venv .venv/scipion-pins test,movies "numpy==1.26.1" "scipy==1.10.0" "mrcfile==1.4.3" "matplotlib==3.8.1" "pandas<3"
 
 status=0
 for env in current scipion-pins; do

@@ -8,7 +8,7 @@ import sys
 
 from .. import __version__
 from ..errors import SpectoolsError
-from . import avgps, convert, demo, info, simulate, stack
+from . import avgps, convert, demo, info, simulate, stack, thon
 
 DESCRIPTION = """\
 spectools: averaged power spectra of aligned helical segments, aligned stacks,
@@ -30,7 +30,7 @@ def build_parser():
     parser.add_argument("--version", action="version", version=f"spectools {__version__}")
     subparsers = parser.add_subparsers(dest="command", metavar="COMMAND",
                                        parser_class=OneLineErrors)
-    for module in (avgps, stack, info, convert, simulate, demo):
+    for module in (avgps, stack, thon, info, convert, simulate, demo):
         module.add_parser(subparsers)
     return parser
 
