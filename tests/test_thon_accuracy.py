@@ -155,3 +155,18 @@ def test_cli_outputs_and_bad_input(capsys, tmp_path):
     assert "--pixel-size" in fails("thon", tmp_path / "a.mrc", "-o", tmp_path / "x",
                                    "--pixel-size", "0")
     assert not (tmp_path / "x").exists() or not any((tmp_path / "x").iterdir())
+
+
+def test_ctf_values_from_a_ctffind_star_file(capsys, tmp_path):
+    from conftest import real_fixture
+    star = real_fixture("topaz", "ctf_params.star")
+    name = "14sep05c_c_00003gr_00014sq_00005hl_00003es_c"          # row 2 of the file
+    mic = simulate_micrograph((512, 512), PSIZE, CTF, rng=np.random.default_rng(6))
+    write_movie(tmp_path / f"{name}.mrc", mic[None], PSIZE)
+    out = tmp_path / "out"
+    assert main(["thon", str(tmp_path / f"{name}.mrc"), "-o", str(out), "--pixel-size", "1",
+                 "--tile", "256", "--ctf-from", str(star)]) == 0
+    side = json.loads((out / f"{name}.json").read_text())
+    expected = ctf_zeros({"defocus_u_a": 16976.630859, "defocus_v_a": 17132.269531,
+                          "voltage_kv": 300.0, "cs_mm": 2.7, "amplitude_contrast": 0.1}, 0.5)
+    np.testing.assert_allclose(side["ctf_zeros_per_angstrom"], expected[:8], rtol=1e-6)

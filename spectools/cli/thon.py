@@ -78,6 +78,9 @@ def add_parser(subparsers):
                       help="defocus V (default: as U)")
     disp.add_argument("--defocus-angle", type=float, default=0.0, metavar="DEG",
                       help="astigmatism angle, from +x towards +y (RELION's rlnDefocusAngle)")
+    disp.add_argument("--ctf-from", metavar="FILE",
+                      help="CTF values per micrograph from a STAR file (e.g. CTFFIND's "
+                           "micrographs_ctf.star) or a cryoSPARC .cs, matched by file name")
     disp.add_argument("--voltage", type=positive_float, default=300.0, metavar="KV")
     disp.add_argument("--cs", type=float, default=2.7, metavar="MM")
     disp.add_argument("--amplitude-contrast", type=float, default=0.1, metavar="Q")
@@ -98,6 +101,10 @@ def run(args):
     for path in inputs:
         check_not_input(outdir / f"{path.stem}_ps.mrc", inputs + refs)
     ctf = _ctf(args)
+    table = None
+    if args.ctf_from:
+        from ..formats.ctf_table import read_ctf_table
+        table = read_ctf_table(args.ctf_from)
     panels, titles, written = [], [], []
     bar = progress(len(inputs), "micrographs", None)
     with OutputSet() as outputs:
@@ -121,7 +128,13 @@ def run(args):
                                        pixel_size_a=args.pixel_size, workers=args.threads,
                                        show_progress=False)
             result.notes.extend(notes)
-            files = _write_one(outputs, outdir, path, result, args, ctf, panels, titles)
+            this_ctf = ctf
+            if table is not None:
+                from ..formats.ctf_table import match_ctf
+                this_ctf = match_ctf(table, path) or ctf
+                if this_ctf is None:
+                    result.notes.append(f"no CTF for {path.name} in {args.ctf_from}")
+            files = _write_one(outputs, outdir, path, result, args, this_ctf, panels, titles)
             written.extend(files)
             bar.update(1)
         if len(inputs) > 1:
