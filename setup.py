@@ -29,8 +29,11 @@ setup(
         "spectools.cli",
         "spectools.pipelines",
         "spectools_scipion",
+        "spectools_scipion.protocols",
     ],
-    package_dir={"spectools_scipion": "protocols"},
+    package_dir={"spectools_scipion": "protocols",
+                 "spectools_scipion.protocols": "protocols/protocols"},
+    package_data={"spectools_scipion": ["protocols.conf"]},
     # Ranges admit Scipion's pins (numpy 1.26.1, scipy <= 1.10, mrcfile <= 1.4.3)
     # as well as current numpy 2.x.
     install_requires=[
@@ -48,9 +51,13 @@ setup(
         # LZW-compressed TIFF and EER movies; versions before 2026.3 support numpy 1.26.
         "movies": ["imagecodecs"],
         "scipion": ["scipion-pyworkflow>=3.11", "scipion-em>=3.11", "emtable"],
+        # Scipion's own RELION import, used by the plugin's tests (no RELION binary needed).
+        "scipion-test": ["scipion-em-relion"],
     },
     entry_points={
         "console_scripts": ["spectools = spectools.cli.main:main"],
+        # Scipion imports a plugin by its entry-point *name*: it must be the import name.
+        "pyworkflow.plugin": ["spectools_scipion = spectools_scipion"],
     },
     classifiers=[
         "Programming Language :: Python :: 3",

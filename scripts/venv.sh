@@ -17,6 +17,24 @@ ensure_venv_module() {
     fi
 }
 
+# Scipion imports tkinter (pwem.protocols -> pyworkflow.gui; no window is ever opened).
+# A pyenv-built Python usually has it; Debian's python3 needs the python3-tk package.
+ensure_tkinter() {
+    if "$PYTHON" -c "import tkinter" 2>/dev/null; then return 0; fi
+    if [ "$(id -u)" = 0 ] && command -v apt-get >/dev/null; then
+        echo "Installing python3-tk (Scipion needs the tkinter module)..." >&2
+        apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq python3-tk >/dev/null
+        if "$PYTHON" -c "import tkinter" 2>/dev/null; then return 0; fi
+        echo "error: python3-tk is installed but $PYTHON still has no tkinter (python3-tk serves" \
+             "Debian's /usr/bin/python3; use that Python, or one built with Tk)" >&2
+        exit 2
+    else
+        echo "error: $PYTHON has no tkinter module, which Scipion needs (no display is used);" \
+             "install it with: sudo apt-get install python3-tk" >&2
+        exit 2
+    fi
+}
+
 # make_venv DIR EXTRAS [extra pip requirements...]
 make_venv() {
     local dir="$1" extras="$2"; shift 2

@@ -1,0 +1,389 @@
+"""Scipion objects <-> spectools' model (``conventions/scipion.md``).
+
+The one place where Scipion's ``Transform`` matrices meet spectools'
+``q = F^m R(psi) (p + o)`` (``conventions/model.md``).
+
+Matrices, as pwem states them
+-----------------------------
+* ``ALIGN_2D``: ``q = M · p`` (aligned = M · raw), ``p, q = (x, y, 0, 1)``,
+  shifts in pixels of the set's sampling rate, mirror when
+  ``det(M[:2,:2]) < 0``.  Rows/columns 0, 1, 3 of ``M`` are exactly
+  ``spectools.model.affine_matrix(psi, ox, oy, mirror)``, so reading is
+  :func:`spectools.model.alignment_from_matrix` and writing is
+  ``affine_matrix``.
+* ``ALIGN_PROJ``: ``M = inv([A(rot, tilt, psi) | -o])`` (RELION's Euler matrix
+  and origin); its in-plane part is psi with the origins, as RELION's
+  ``stack_create`` uses it; ``rot``/``tilt`` are carried.
+
+The RELION and cryoSPARC plugins' ``[R(psi) | o]``
+--------------------------------------------------
+scipion-em-relion and scipion-em-cryosparc2 build ``ALIGN_2D`` matrices as
+``[R(psi) | o]`` with the RELION origin ``o`` placed *after* the rotation
+(RELION's pre-2019 ``stack_create``), whereas pwem's meaning of the same
+matrix, RELION >= 3.0.1 and pwem's own ``ALIGN_PROJ`` put it before:
+``[R(psi) | R(psi) o]``.  This module follows pwem by default
+(``form="pwem"``); ``form="relion-plugin"`` reads a matrix the way those
+plugins wrote it (``psi`` = angle of ``M``, ``o = M[:2, 3]``), which gives
+back the RELION numbers the plugin imported.  Which one a set needs cannot
+be read off the matrix; :func:`plugin_protocols_upstream` finds the
+protocols of those plugins in a set's provenance so that a protocol can warn.
+In power spectra the layer lines do not move (a shift only changes Fourier
+phases; the mask cuts a little differently); aligned stacks are off by
+``R(psi) o - o``.
+
+Everything written by this plugin (the cryoSPARC import, the aligned stack)
+uses pwem's meaning.
+"""
+import os
+
+import numpy as np
+import pandas as pd
+
+from pwem.constants import ALIGN_2D, ALIGN_NONE, ALIGN_PROJ
+from pwem.convert.transformations import euler_from_matrix, euler_matrix
+from pwem.objects import Transform
+
+from spectools.errors import SpectoolsError
+from spectools.model import ParticleTable, affine_matrix, alignment_from_matrix
+
+#: How ALIGN_2D matrices are read: pwem's stated meaning, or the RELION and
+#: cryoSPARC plugins' [R(psi) | o].
+PWEM = "pwem"
+RELION_PLUGIN = "relion-plugin"
+MATRIX_FORMS = (PWEM, RELION_PLUGIN)
+MATRIX_FORM_LABELS = ("pwem: aligned = M · raw (default)",
+                      "RELION/cryoSPARC plugins: M = [R(psi) | origin]")
+
+#: Plugins whose 2D readers build [R(psi) | o] (module prefixes).
+LEGACY_2D_PLUGINS = ("relion", "cryosparc2")
+
+
+# --------------------------------------------------------------------------
+# Matrices
+
+
+def matrix_from_alignment(psi_deg, origin_x_px, origin_y_px, mirror=False):
+    """Scipion ``ALIGN_2D`` 4x4 matrix(es) of the model's alignment: ``q = M p``.
+
+    Arguments broadcast; the result has shape ``broadcast + (4, 4)``.
+    """
+    a = affine_matrix(psi_deg, origin_x_px, origin_y_px, mirror)
+    m = np.zeros(a.shape[:-2] + (4, 4))
+    m[..., :2, :2] = a[..., :2, :2]
+    m[..., :2, 3] = a[..., :2, 2]
+    m[..., 2, 2] = m[..., 3, 3] = 1.0
+    return m
+
+
+def alignment_from_matrices(matrices, alignment=ALIGN_2D, form=PWEM):
+    """Decompose Scipion matrices into the model's columns.
+
+    Parameters
+    ----------
+    matrices : array (N, 4, 4)
+    alignment : ``ALIGN_2D`` or ``ALIGN_PROJ``
+    form : ``"pwem"`` or ``"relion-plugin"``
+        How to read ``ALIGN_2D`` (see the module docstring); ignored for
+        ``ALIGN_PROJ``.
+
+    Returns
+    -------
+    dict
+        ``psi_deg``, ``origin_x_px``, ``origin_y_px``, ``mirror`` (and
+        ``rot_deg``, ``tilt_deg`` for ``ALIGN_PROJ``), arrays of length N.
+    """
+    m = np.asarray(matrices, dtype=float).reshape(-1, 4, 4)
+    if form not in MATRIX_FORMS:
+        raise SpectoolsError(f"unknown matrix form {form!r}; choose {' or '.join(MATRIX_FORMS)}")
+    if alignment == ALIGN_2D:
+        sub = m[:, [0, 1, 3]][:, :, [0, 1, 3]]
+        if form == PWEM:
+            psi, ox, oy, mirror = alignment_from_matrix(sub)
+        else:
+            mirror = np.linalg.det(sub[:, :2, :2]) < 0
+            if mirror.any():
+                raise SpectoolsError(f"{int(mirror.sum())} matrices are mirrored; the RELION/"
+                                     "cryoSPARC plugins' [R(psi) | origin] form has no mirror")
+            psi = np.rad2deg(np.arctan2(sub[:, 1, 0], sub[:, 0, 0]))
+            ox, oy = sub[:, 0, 2], sub[:, 1, 2]
+        return {"psi_deg": psi, "origin_x_px": ox, "origin_y_px": oy, "mirror": mirror}
+    if alignment == ALIGN_PROJ:
+        rot, tilt, psi, ox, oy = (np.empty(len(m)) for _ in range(5))
+        for i, one in enumerate(m):
+            inv = np.linalg.inv(one)  # [A | -o]
+            rot[i], tilt[i], psi[i] = -np.rad2deg(euler_from_matrix(inv, axes="szyz"))
+            ox[i], oy[i] = -inv[0, 3], -inv[1, 3]
+        return {"psi_deg": psi, "origin_x_px": ox, "origin_y_px": oy,
+                "mirror": np.zeros(len(m), bool), "rot_deg": rot, "tilt_deg": tilt}
+    raise SpectoolsError(f"alignment {alignment!r} is not an in-plane alignment "
+                         "(need 2D or Projection)")
+
+
+def projection_matrix(rot_deg, tilt_deg, psi_deg, origin_x_px, origin_y_px):
+    """Scipion ``ALIGN_PROJ`` matrix ``inv([A(rot, tilt, psi) | -o])`` (as the plugins write it)."""
+    a = euler_matrix(*np.deg2rad([-rot_deg, -tilt_deg, -psi_deg]), axes="szyz")
+    a[0, 3], a[1, 3], a[2, 3] = -origin_x_px, -origin_y_px, 0.0
+    return np.linalg.inv(a)
+
+
+def transform_from_alignment(psi_deg, origin_x_px, origin_y_px, mirror=False):
+    """A pwem ``Transform`` holding the ``ALIGN_2D`` matrix of one particle."""
+    return Transform(matrix_from_alignment(psi_deg, origin_x_px, origin_y_px, mirror))
+
+
+# --------------------------------------------------------------------------
+# Locations
+
+
+def image_file(filename):
+    """Absolute path of an image location's file (Scipion may append ``:mrcs``)."""
+    name = str(filename)
+    head, sep, tail = name.rpartition(":")
+    if sep and tail.isalnum() and len(tail) <= 5 and "/" not in tail:
+        name = head
+    return os.path.abspath(name)
+
+
+def image_index(index):
+    """Scipion's 1-based index (0 = a single-image file) -> spectools' 0-based one."""
+    index = int(index or 0)
+    return index - 1 if index > 0 else 0
+
+
+# --------------------------------------------------------------------------
+# Sets -> ParticleTable
+
+
+def parse_class_ids(text):
+    """``'1,3-5'`` -> ``[1, 3, 4, 5]``; empty -> ``None`` (all)."""
+    text = (text or "").strip()
+    if not text:
+        return None
+    out = []
+    for part in text.replace(" ", ",").split(","):
+        if not part:
+            continue
+        lo, sep, hi = part.partition("-")
+        try:
+            if sep:
+                out.extend(range(int(lo), int(hi) + 1))
+            else:
+                out.append(int(part))
+        except ValueError:
+            raise SpectoolsError(f"not a list of class ids: {text!r} (e.g. '1,3-5')") from None
+    return sorted(set(out))
+
+
+def is_classes(obj):
+    """True for a SetOfClasses (2D)."""
+    return hasattr(obj, "iterClassItems")
+
+
+def input_alignment(obj):
+    """Alignment type of a SetOfParticles, or of the classes' particles."""
+    if is_classes(obj):
+        for cls in obj.iterItems():
+            if cls.isEnabled() and cls.getSize():
+                return cls.getAlignment()
+        images = obj.getImages()
+        return images.getAlignment() if images is not None else ALIGN_NONE
+    return obj.getAlignment()
+
+
+def available_classes(obj):
+    """Class ids present: enabled classes of a SetOfClasses, or particles' class ids."""
+    if is_classes(obj):
+        return sorted(cls.getObjId() for cls in obj.iterItems() if cls.isEnabled())
+    try:
+        values = obj.getUniqueValues("_classId")
+    except Exception:  # no class column in the set
+        return []
+    return sorted(int(v) for v in values if v is not None)
+
+
+def sampling_rates(obj):
+    """Distinct sampling rates of the set and of its items (classes: of every class)."""
+    rates = set()
+    sets = ([c for c in obj.iterItems() if c.isEnabled()] if is_classes(obj) else [obj])
+    for s in sets:
+        if s.getSamplingRate():
+            rates.add(round(float(s.getSamplingRate()), 6))
+        try:
+            values = s.getUniqueValues("_samplingRate")
+        except Exception:
+            values = []
+        rates.update(round(float(v), 6) for v in values if v)
+    return sorted(rates)
+
+
+def table_from_set(obj, *, class_ids=None, form=PWEM, need_alignment=True, source=""):
+    """A :class:`~spectools.model.ParticleTable` of a SetOfParticles or SetOfClasses2D.
+
+    Parameters
+    ----------
+    obj : SetOfParticles or SetOfClasses2D
+        Classes: the particles of the enabled classes, ``class_number`` = the
+        class id.  Particles: ``class_number`` = each particle's class id when
+        it has one.
+    class_ids : iterable of int, optional
+        Keep only these classes.
+    form : ``"pwem"`` or ``"relion-plugin"``
+        How to read ``ALIGN_2D`` matrices (module docstring).
+    need_alignment : bool
+        Raise when the set has no 2D or projection alignment.
+
+    Returns
+    -------
+    ParticleTable
+        Absolute image paths, 0-based indices, pixel size and box, alignment,
+        classes, CTF and optics, in the set's order (classes: by class id,
+        then particle id); column ``scipion_id`` holds each particle's id.
+    """
+    wanted = None if class_ids is None else {int(c) for c in class_ids}
+    if is_classes(obj):
+        groups = [(cls.getObjId(), cls) for cls in obj.iterItems()
+                  if cls.isEnabled() and (wanted is None or cls.getObjId() in wanted)]
+        alignment = input_alignment(obj)
+        images = obj.getImages()
+        first = groups[0][1] if groups else None
+        acquisition = (images if images is not None else first).getAcquisition() \
+            if (images is not None or first is not None) else None
+        psize = ((images.getSamplingRate() if images is not None else None)
+                 or (first.getSamplingRate() if first is not None else None))
+        dim = first.getDimensions() if first is not None else None
+    else:
+        groups = [(None, obj)]
+        alignment = obj.getAlignment()
+        acquisition = obj.getAcquisition()
+        psize = obj.getSamplingRate()
+        dim = obj.getDimensions()
+    if need_alignment and alignment not in (ALIGN_2D, ALIGN_PROJ):
+        raise SpectoolsError(f"has no in-plane alignment (alignment {alignment!r}); "
+                             "nothing to impose", source or None)
+
+    rows = {k: [] for k in ("scipion_id", "image_path", "image_index", "class_number",
+                            "defocus_u_a", "defocus_v_a", "defocus_angle_deg",
+                            "phase_shift_deg", "voltage_kv", "cs_mm", "amplitude_contrast")}
+    matrices = []
+    has_ctf = True
+    for class_id, items in groups:
+        for p in items.iterItems(orderBy="id"):
+            number = class_id if class_id is not None else (
+                p.getClassId() if p.hasClassId() else None)
+            if wanted is not None and class_id is None and number not in wanted:
+                continue
+            index, filename = p.getLocation()
+            rows["scipion_id"].append(p.getObjId())
+            rows["image_path"].append(image_file(filename))
+            rows["image_index"].append(image_index(index))
+            rows["class_number"].append(number)
+            if alignment in (ALIGN_2D, ALIGN_PROJ):
+                t = p.getTransform()
+                matrices.append(t.getMatrix() if t is not None else np.eye(4))
+            ctf = p.getCTF() if p.hasCTF() else None
+            if ctf is None or ctf.getDefocusU() is None:
+                has_ctf = False
+                u = v = a = ph = np.nan
+            else:
+                u, v, a = ctf.getDefocusU(), ctf.getDefocusV(), ctf.getDefocusAngle()
+                ph = ctf.getPhaseShift() if ctf.hasPhaseShift() else np.nan  # degrees
+            rows["defocus_u_a"].append(u)
+            rows["defocus_v_a"].append(v)
+            rows["defocus_angle_deg"].append(a)
+            rows["phase_shift_deg"].append(ph)
+            acq = p.getAcquisition() if p.hasAcquisition() else acquisition
+            for col, get in (("voltage_kv", "getVoltage"), ("cs_mm", "getSphericalAberration"),
+                             ("amplitude_contrast", "getAmplitudeContrast")):
+                value = getattr(acq, get)() if acq is not None else None
+                rows[col].append(np.nan if value is None else float(value))
+    if not rows["image_path"]:
+        raise SpectoolsError("the selection holds no particles", source or None)
+    data = pd.DataFrame({k: rows[k] for k in ("scipion_id", "image_path", "image_index")})
+    data["image_index"] = data["image_index"].astype(np.int64)
+    data["pixel_size_a"] = float(psize) if psize else np.nan
+    data["box_px"] = np.int64(dim[0] if dim and dim[0] else 0)
+    if matrices:
+        for key, values in alignment_from_matrices(np.array(matrices), alignment, form).items():
+            data[key] = values
+    numbers = rows["class_number"]
+    if all(n is not None for n in numbers):
+        data["class_number"] = np.asarray(numbers, dtype=np.int64)
+    if has_ctf:
+        for col in ("defocus_u_a", "defocus_v_a", "defocus_angle_deg"):
+            data[col] = np.asarray(rows[col], float)
+        if np.isfinite(rows["phase_shift_deg"]).all():
+            data["phase_shift_deg"] = np.asarray(rows["phase_shift_deg"], float)
+    for col in ("voltage_kv", "cs_mm", "amplitude_contrast"):
+        values = np.asarray(rows[col], float)
+        if np.isfinite(values).all():
+            data[col] = values
+    table = ParticleTable(data, source=source, source_format="scipion", class_base=1,
+                          format_detail=f"Scipion {type(obj).__name__} (alignment "
+                                        f"{alignment}, matrices read as {form})")
+    if alignment == ALIGN_2D and form == RELION_PLUGIN:
+        table.assumptions.append("2D matrices read in the RELION/cryoSPARC plugins' form "
+                                 "[R(psi) | origin]")
+    return table
+
+
+# --------------------------------------------------------------------------
+# Provenance
+
+
+def plugin_protocols_upstream(pointer, max_depth=25):
+    """Class names of RELION/cryoSPARC-plugin protocols that produced (or fed) a set.
+
+    Walks the input pointers of the protocol that owns the pointed-to set,
+    and of its inputs, up to ``max_depth`` protocols.  A RELION or cryoSPARC
+    particle import through ``ProtImportParticles`` counts as well.  Used only
+    to warn: a later protocol may have recomputed the alignment.
+    """
+    found, seen = [], set()
+
+    def visit(ptr, depth):
+        try:
+            prot = ptr.getObjValue()
+        except Exception:
+            return
+        if prot is None or depth > max_depth or not hasattr(prot, "iterInputAttributes"):
+            return
+        key = getattr(prot, "getObjId", lambda: id(prot))()
+        if key in seen:
+            return
+        seen.add(key)
+        module = type(prot).__module__ or ""
+        name = type(prot).__name__
+        if module.split(".")[0] in LEGACY_2D_PLUGINS:
+            found.append(name)
+        elif name == "ProtImportParticles":
+            choice = getattr(prot, "importFrom", None)
+            choice = choice.get() if hasattr(choice, "get") else choice
+            if choice in (getattr(prot, "IMPORT_FROM_RELION", -1),
+                          getattr(prot, "IMPORT_FROM_CRYOSPARC", -1)):
+                found.append(f"{name} (from {'RELION' if choice == prot.IMPORT_FROM_RELION else 'cryoSPARC'})")
+        try:
+            inputs = list(prot.iterInputAttributes())
+        except Exception:
+            inputs = []
+        for _, attr in inputs:
+            pointers = attr if isinstance(attr, (list, tuple)) else [attr]
+            for p in pointers:
+                if hasattr(p, "getObjValue"):
+                    visit(p, depth + 1)
+
+    visit(pointer, 0)
+    return found
+
+
+def legacy_form_warning(pointer, form):
+    """A sentence for ``_warnings``/``_summary`` when the matrix form may be wrong, else ''."""
+    if form != PWEM:
+        return ""
+    found = plugin_protocols_upstream(pointer)
+    if not found:
+        return ""
+    return ("The input comes from " + ", ".join(sorted(set(found))) + ", whose 2D "
+            "matrices are [R(psi) | origin] (RELION's pre-2019 form), not pwem's aligned = M · raw. "
+            "Shifts are read with pwem's meaning; set 'Alignment matrices' to the RELION/"
+            "cryoSPARC plugins' form to apply them as RELION did (layer lines do not move; "
+            "aligned images are off by R(psi)·origin − origin).")

@@ -1,0 +1,246 @@
+"""Import cryoSPARC particles (.cs) into Scipion without cryoSPARC or pyem."""
+import os
+
+import numpy as np
+
+import pyworkflow.protocol.params as params
+import pyworkflow.utils as pwutils
+from pwem.objects import (Acquisition, CTFModel, Particle, SetOfClasses2D, SetOfParticles,
+                          Transform)
+from pwem.protocols import ProtImport
+
+from spectools import __version__
+from spectools.errors import SpectoolsError
+from spectools.formats import cryosparc
+from spectools.io.stacks import stack_header
+from spectools.pipelines.inputs import checked_table
+
+from ..convert import matrix_from_alignment, projection_matrix
+
+CONVENTIONS = cryosparc.CS2D_CONVENTIONS
+CONVENTION_LABELS = ("pyem: psi = +pose, origin = +shift (default)",
+                     "helicon: psi = -pose, origin = -shift")
+#: Validation reads the .cs up to this size (bytes); larger files are checked by the run.
+VALIDATE_READ_LIMIT = 200 * 1024 ** 2
+
+
+class SpectoolsProtImportCryosparc(ProtImport):
+    """Import particles from a cryoSPARC .cs file (and its passthrough).
+
+    Reads the .cs with spectools (no cryoSPARC installation, no pyem):
+    stacks, pixel size, 2D alignment (alignments2D/pose and shift; 3D poses
+    become a projection alignment), CTF, and class labels. Scipion class id =
+    cryoSPARC class + 1. The stacks are linked (or copied) into the run's
+    extra folder. With the job's class averages (*_class_averages.mrc) a
+    SetOfClasses2D is made as well, class k's average being frame k.
+
+    The 2D matrices are written with pwem's meaning, aligned = M · raw
+    ([R(psi) | R(psi) origin] in RELION terms; conventions/scipion.md), not the
+    [R(psi) | origin] the RELION and cryoSPARC plugins build.
+    """
+    _label = "import cryoSPARC particles"
+    _possibleOutputs = {"outputParticles": SetOfParticles, "outputClasses": SetOfClasses2D}
+
+    # --------------------------- DEFINE param functions ----------------------
+    def _defineParams(self, form):
+        form.addSection(label="Import")
+        form.addParam("csFile", params.PathParam, important=True, label="Particles .cs file",
+                      help="e.g. J42_020_particles.cs (or an exported particles .cs).")
+        form.addParam("passthroughFile", params.PathParam, allowsNull=True,
+                      label="Passthrough .cs (optional)",
+                      help="e.g. J42_passthrough_particles.cs; joined by uid (CTF and "
+                           "locations usually live there).")
+        form.addParam("classAveragesFile", params.PathParam, allowsNull=True,
+                      label="Class averages (optional)",
+                      help="e.g. J42_020_class_averages.mrc: also output a SetOfClasses2D.")
+        form.addParam("stackDir", params.PathParam, allowsNull=True,
+                      expertLevel=params.LEVEL_ADVANCED, label="Stacks folder (optional)",
+                      help="Where else to look for the stacks (besides the .cs file's folder "
+                           "and its parents, which is where cryoSPARC project paths point).")
+        form.addParam("cs2dConvention", params.EnumParam, choices=list(CONVENTION_LABELS),
+                      default=0, expertLevel=params.LEVEL_ADVANCED,
+                      label="cryoSPARC 2D pose convention",
+                      help="No public source settles the sign of cryoSPARC 2D poses; spectools "
+                           "follows pyem (and Scipion's cryoSPARC plugin). The averaged-spectrum "
+                           "protocol with class averages checks it on your data.")
+        form.addParam("copyFiles", params.BooleanParam, default=False,
+                      expertLevel=params.LEVEL_ADVANCED, label="Copy stacks?",
+                      help="Default: symbolic links in the run's extra folder.")
+        group = form.addGroup("Acquisition (used when the .cs has none)")
+        group.addParam("samplingRate", params.FloatParam, default=0.0,
+                       label="Pixel size (A/px)", help="0: blob/psize_A of the .cs.")
+        group.addParam("voltage", params.FloatParam, default=300.0, label="Voltage (kV)")
+        group.addParam("sphericalAberration", params.FloatParam, default=2.7, label="Cs (mm)")
+        group.addParam("amplitudeContrast", params.FloatParam, default=0.1,
+                       label="Amplitude contrast")
+
+    # --------------------------- INSERT steps functions ----------------------
+    def _insertAllSteps(self):
+        self._insertFunctionStep(self.importStep, self._parameters())
+
+    def _parameters(self):
+        def path(param):
+            value = param.get()
+            return os.path.abspath(value) if value else None
+        return {"cs": path(self.csFile), "passthrough": path(self.passthroughFile),
+                "class_averages": path(self.classAveragesFile),
+                "stack_dir": path(self.stackDir),
+                "convention": CONVENTIONS[self.cs2dConvention.get()],
+                "pixel_size": float(self.samplingRate.get() or 0.0),
+                "copy": bool(self.copyFiles.get())}
+
+    # --------------------------- STEPS functions -----------------------------
+    def importStep(self, p):
+        table, box = self._read(p)
+        d = table.data
+        links = self._link_stacks(sorted(set(d["image_path"])), p["copy"], "stacks")
+        psize = float(d["pixel_size_a"].iloc[0])
+
+        parts = self._createSetOfParticles()
+        parts.setSamplingRate(psize)
+        parts.setAcquisition(self._acquisition(table))
+        projection = table.has("rot_deg", "tilt_deg")
+        aligned = table.has_alignment_2d
+        if projection:
+            parts.setAlignmentProj()
+        elif aligned:
+            parts.setAlignment2D()
+        has_ctf = table.has("defocus_u_a", "defocus_v_a", "defocus_angle_deg")
+        parts.setHasCTF(has_ctf)
+        classes = d["class_number"].to_numpy() if table.has("class_number") else None
+        if aligned and not projection:
+            mirror = d["mirror"].to_numpy(bool) if "mirror" in d else False
+            matrices = matrix_from_alignment(d["psi_deg"].to_numpy(float),
+                                             d["origin_x_px"].to_numpy(float),
+                                             d["origin_y_px"].to_numpy(float), mirror)
+        for r in range(len(d)):
+            row = d.iloc[r]
+            particle = Particle(location=(int(row["image_index"]) + 1,
+                                          links[row["image_path"]]))
+            particle.setObjId(r + 1)
+            if projection:
+                particle.setTransform(Transform(projection_matrix(
+                    row["rot_deg"], row["tilt_deg"], row["psi_deg"], row["origin_x_px"],
+                    row["origin_y_px"])))
+            elif aligned:
+                particle.setTransform(Transform(matrices[r]))
+            if has_ctf:
+                ctf = CTFModel()
+                ctf.setStandardDefocus(float(row["defocus_u_a"]), float(row["defocus_v_a"]),
+                                       float(row["defocus_angle_deg"]))
+                if "phase_shift_deg" in d and np.isfinite(row["phase_shift_deg"]):
+                    ctf.setPhaseShift(float(row["phase_shift_deg"]))
+                particle.setCTF(ctf)
+            if classes is not None:
+                particle.setClassId(int(classes[r]))
+            parts.append(particle)
+        outputs = {"outputParticles": parts}
+
+        if p["class_averages"] and classes is not None:
+            averages = self._link_stacks([p["class_averages"]], p["copy"], "")[
+                p["class_averages"]]
+            n_frames = stack_header(p["class_averages"]).n
+            out = self._createSetOfClasses2D(parts)
+
+            def represent(cls):
+                frame = cls.getObjId() - 1 + table.class_base  # cryoSPARC class k = frame k
+                if 0 <= frame < n_frames:
+                    cls.getRepresentative().setLocation(frame + 1, averages)
+                    cls.getRepresentative().setSamplingRate(psize)
+
+            out.classifyItems(updateClassCallback=represent)
+            outputs["outputClasses"] = out
+        self._defineOutputs(**outputs)
+        if "outputClasses" in outputs:
+            self._defineSourceRelation(parts, outputs["outputClasses"])
+
+    # --------------------------- UTILS functions -----------------------------
+    def _read(self, p):
+        table = cryosparc.read(p["cs"], passthrough=p["passthrough"],
+                               cs2d_convention=p["convention"],
+                               pixel_size_a=p["pixel_size"] or None,
+                               search_dirs=[p["stack_dir"]] if p["stack_dir"] else ())
+        table, box, notes = checked_table(table, need_alignment=False)
+        for note in notes:
+            self.info(note)
+        for note in table.assumptions:
+            self.info(f"assumed: {note}")
+        psizes = np.unique(np.round(table.data["pixel_size_a"].to_numpy(float), 6))
+        if len(psizes) > 1 or not np.isfinite(psizes).all():
+            raise SpectoolsError(f"mixed or unknown pixel sizes {list(psizes)}; give the pixel "
+                                 "size", p["cs"])
+        return table, box
+
+    def _acquisition(self, table):
+        acq = Acquisition()
+        d = table.data
+        values = {}
+        for col, param in (("voltage_kv", self.voltage), ("cs_mm", self.sphericalAberration),
+                           ("amplitude_contrast", self.amplitudeContrast)):
+            v = d[col].to_numpy(float) if col in d else np.array([np.nan])
+            values[col] = float(v[0]) if np.isfinite(v[0]) else float(param.get())
+            if col in d and len(np.unique(v)) > 1:
+                self.info(f"several values of {col} in the .cs; the set keeps {v[0]}")
+        acq.setVoltage(values["voltage_kv"])
+        acq.setSphericalAberration(values["cs_mm"])
+        acq.setAmplitudeContrast(values["amplitude_contrast"])
+        acq.setMagnification(50000)
+        return acq
+
+    def _link_stacks(self, paths, copy, sub):
+        """Absolute path -> project-relative path of its link (or copy) in extra/."""
+        folder = self._getExtraPath(sub) if sub else self._getExtraPath()
+        pwutils.makePath(folder)
+        out, used = {}, set()
+        for i, src in enumerate(paths):
+            name = os.path.basename(src)
+            if name in used:
+                name = f"{i:04d}_{name}"
+            used.add(name)
+            dst = os.path.join(folder, name)
+            if not os.path.exists(dst):
+                (pwutils.copyFile if copy else pwutils.createAbsLink)(src, dst)
+            out[src] = os.path.relpath(dst)
+        return out
+
+    # --------------------------- INFO functions ------------------------------
+    def _validate(self):
+        errors = []
+        for param, what in ((self.csFile, "particles .cs"), (self.passthroughFile, "passthrough"),
+                            (self.classAveragesFile, "class averages")):
+            value = param.get()
+            if value and not os.path.isfile(value):
+                errors.append(f"The {what} file {value} does not exist.")
+        if not self.csFile.get():
+            errors.append("Give the particles .cs file.")
+        if errors:
+            return errors
+        if os.path.getsize(self.csFile.get()) <= VALIDATE_READ_LIMIT:
+            try:
+                self._read(self._parameters())
+            except SpectoolsError as exc:
+                errors.append(str(exc))
+            except Exception as exc:  # unreadable file: say so before running
+                errors.append(f"{self.csFile.get()}: {exc}")
+        return errors
+
+    def _summary(self):
+        if not hasattr(self, "outputParticles"):
+            return [f"File: {self.csFile.get()}"]
+        parts = self.outputParticles
+        lines = [f"{parts.getSize()} particles from {self.csFile.get()}"
+                 + (f" (+ {self.passthroughFile.get()})" if self.passthroughFile.get() else "")
+                 + f", {parts.getSamplingRate():g} A/px, alignment {parts.getAlignment()}, "
+                   f"{'with' if parts.hasCTF() else 'no'} CTF.",
+                 f"cryoSPARC 2D poses read with the "
+                 f"{CONVENTIONS[self.cs2dConvention.get()]!r} convention."]
+        if hasattr(self, "outputClasses"):
+            lines.append(f"{self.outputClasses.getSize()} classes with their averages "
+                         f"(Scipion class id = cryoSPARC class + 1).")
+        return lines
+
+    def _methods(self):
+        if not hasattr(self, "outputParticles"):
+            return []
+        return [f"{self.outputParticles.getSize()} particles and their cryoSPARC alignment were "
+                f"imported with spectools {__version__} [spectools]."]
