@@ -3,10 +3,13 @@
 Usage: python benchmarks/bench_avgps.py [N_SEGMENTS] [BOX]   (default 4000 segments, 256 x 256)
 
 Input: random segments in stacks of 200 with random alignments (the cost does
-not depend on the content).  Two settings, each in a fresh process so its
-peak RSS is its own: the defaults (tube mask, per-segment normalisation,
-padding 2) and RELION-equivalent settings (``--pad 1 --mask none
---no-normalize``, what ``relion_image_handler --avg_ampl2_ali`` computes).
+not depend on the content).  Settings, each in a fresh process so its peak
+RSS is its own: the defaults (tube mask, per-segment normalisation, padding 2)
+and RELION-equivalent settings (``--pad 1 --mask none --no-normalize``, what
+``relion_image_handler --avg_ampl2_ali`` computes), with psi drawn uniformly
+(every segment has its own angle) and with psi on cryoSPARC's grid of 49
+angles (360/49 degrees, as in real cryoSPARC 2D output), where segments that
+share an angle are rotated together.
 """
 import json
 import resource
@@ -44,15 +47,18 @@ def main():
     with tempfile.TemporaryDirectory() as tmp:
         folder = Path(tmp)
         print(f"writing {n} random {box}x{box} segments in stacks of 200...")
-        star = make_input(folder, n, box)
-        print(f"{'setting':20s} {'segments/s':>12s} {'seconds':>9s} {'peak RSS':>10s}")
-        for name in SETTINGS:
-            result = subprocess.run([sys.executable, __file__, "--child", str(star), name,
-                                     str(folder / "ps.mrc")], capture_output=True, text=True,
-                                    check=True)
-            r = json.loads(result.stdout.strip().splitlines()[-1])
-            print(f"{name:20s} {n / r['seconds']:12.0f} {r['seconds']:9.1f} "
-                  f"{r['peak_rss_mb']:8.0f} MB")
+        inputs = {"uniform psi": make_input(folder, n, box),
+                  "psi on 49 angles": make_input(folder, n, box, psi_step_deg=360 / 49,
+                                                 name="grid.star")}
+        print(f"{'setting':40s} {'segments/s':>12s} {'seconds':>9s} {'peak RSS':>10s}")
+        for label, star in inputs.items():
+            for name in SETTINGS:
+                result = subprocess.run([sys.executable, __file__, "--child", str(star), name,
+                                         str(folder / "ps.mrc")], capture_output=True,
+                                        text=True, check=True)
+                r = json.loads(result.stdout.strip().splitlines()[-1])
+                print(f"{name + ', ' + label:40s} {n / r['seconds']:12.0f} "
+                      f"{r['seconds']:9.1f} {r['peak_rss_mb']:8.0f} MB")
 
 
 if __name__ == "__main__":

@@ -21,7 +21,7 @@ import pandas as pd
 STACK_SIZE = 200
 
 
-def make_input(folder, n, box):
+def make_input(folder, n, box, psi_step_deg=None, name="particles.star"):
     from spectools.formats import write_particles
     from spectools.io.mrc import MrcStackWriter
     from spectools.model import ParticleTable
@@ -34,14 +34,17 @@ def make_input(folder, n, box):
         with MrcStackWriter(path, count, (box, box), 1.5) as writer:
             writer.write(rng.standard_normal((count, box, box), dtype=np.float32))
         paths += [str(path)] * count
+    psi = rng.uniform(-180, 180, n)
+    if psi_step_deg:  # psi on a sampling grid, as RELION and cryoSPARC store it
+        psi = np.round(psi / psi_step_deg) * psi_step_deg
     table = ParticleTable(pd.DataFrame({
         "image_path": paths, "image_index": np.arange(n) % STACK_SIZE, "pixel_size_a": 1.5,
-        "box_px": box, "psi_deg": rng.uniform(-180, 180, n),
+        "box_px": box, "psi_deg": psi,
         "origin_x_px": rng.normal(0, 3, n), "origin_y_px": rng.normal(0, 3, n), "mirror": False,
         "class_number": rng.integers(1, 5, n), "voltage_kv": 300.0, "cs_mm": 2.7,
         "amplitude_contrast": 0.1, "defocus_u_a": 20000.0, "defocus_v_a": 19000.0,
         "defocus_angle_deg": 30.0}))
-    star = folder / "particles.star"
+    star = folder / name
     write_particles(table, star)
     return star
 

@@ -30,7 +30,7 @@ def soft_step(distance, edge):
 
 
 def segment_mask(box, kind="tube", *, diameter_px=None, axis_angle_deg=0.0, edge_px=None,
-                 margin_px=2.0):
+                 margin_px=2.0, coords=None):
     """Soft mask in the aligned (class) frame.
 
     Parameters
@@ -50,16 +50,22 @@ def segment_mask(box, kind="tube", *, diameter_px=None, axis_angle_deg=0.0, edge
     margin_px : float
         Distance kept between the mask and the box edge (use at least the
         largest shift in the data).
+    coords : (ndarray, ndarray), optional
+        Evaluate the mask at these ``(x, y)`` positions (relative to the box
+        centre) instead of on the box's pixel grid.
 
     Returns
     -------
-    numpy.ndarray, float32, (box, box)
+    numpy.ndarray, float32, (box, box) or the shape of ``coords``
     """
+    if coords is None:
+        c = box // 2
+        y, x = np.mgrid[:box, :box].astype(np.float64) - c
+    else:
+        x, y = (np.asarray(v, np.float64) for v in coords)
     if kind == "none":
-        return np.ones((box, box), np.float32)
+        return np.ones(x.shape, np.float32)
     edge = max(4.0, 0.1 * box) if edge_px is None else float(edge_px)
-    c = box // 2
-    y, x = np.mgrid[:box, :box].astype(np.float64) - c
     radius = np.hypot(x, y)
     outer = box / 2.0 - margin_px
     disk = soft_step(radius - (outer - edge), edge)
@@ -76,14 +82,17 @@ def segment_mask(box, kind="tube", *, diameter_px=None, axis_angle_deg=0.0, edge
 
 
 def normalize_in_mask(images, mask):
-    """``(x - mean) / std`` with mean and std weighted by ``mask``, then times ``mask``."""
-    w = mask.astype(np.float64)
-    wsum = w.sum()
-    mean = np.einsum("bij,ij->b", images, w, dtype=np.float64) / wsum
+    """``(x - mean) / std`` with mean and std weighted by ``mask``, then times ``mask``.
+
+    ``mask`` is one ``(N, N)`` mask for all images or one per image ``(B, N, N)``.
+    """
+    w = np.broadcast_to(mask, images.shape)
+    wsum = w.sum(axis=(1, 2), dtype=np.float64)
+    mean = np.einsum("bij,bij->b", images, w, dtype=np.float64) / wsum
     centred = images - mean[:, None, None].astype(np.float32)
-    var = np.einsum("bij,bij,ij->b", centred, centred, w, dtype=np.float64) / wsum
+    var = np.einsum("bij,bij,bij->b", centred, centred, w, dtype=np.float64) / wsum
     scale = 1.0 / np.sqrt(np.where(var > 0, var, 1.0))
-    return centred * (mask[None] * scale[:, None, None].astype(np.float32))
+    return centred * (w * scale[:, None, None].astype(np.float32))
 
 
 def power_spectra_sum(images, pad=2, rows=None, workers=1):

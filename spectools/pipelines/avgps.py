@@ -23,14 +23,17 @@ import dataclasses
 import numpy as np
 
 from ..errors import SpectoolsError
-from ..spectra import (axis_angle_from_image, ctf_power_sum, full_plane, normalize_in_mask,
-                       power_spectra_sum, rotate90_centred, segment_mask)
+from ..spectra import (axis_angle_from_image, ctf_power_sum, full_plane, half_plane,
+                       normalize_in_mask, power_spectra_sum, rotate90_centred, segment_mask)
 from ..transform import align_images
 from ..io.stacks import StackCache
 from .batches import batch_rows, ordered_map, progress, read_batch
 
 #: Segments per class used to measure an unknown axis angle.
 AXIS_SAMPLE = 256
+#: Segments sharing an in-plane angle from which one rotation of their summed
+#: spectrum is cheaper than rotating each segment.
+BIN_MIN = 8
 
 
 @dataclasses.dataclass
@@ -167,6 +170,49 @@ def averaged_power_spectrum(table, *, mask="tube", tube_diameter_px=None, pad=2,
         return power, ctf_power_sum(size, float(sub["pixel_size_a"].iloc[0]), sub,
                                     angles_in_frame)
 
+    def bin_spectrum(rows_idx, bin_angle, bin_mirror, angle_offset):
+        """Segments sharing one in-plane angle: spectra in the raw frame, one rotation.
+
+        The mask goes into each raw frame instead (``M(A p)``, with the
+        segment's origin rounded to whole pixels: the soft mask moves by at
+        most half a pixel); the summed spectrum is then turned into the class
+        frame exactly, by rotating its transform (the autocorrelation of the
+        masked segments, which fits in the padded box because the mask lies
+        inside the segment's box).
+        """
+        total = np.zeros((size, size // 2 + 1), np.float64)
+        ctf_total = np.zeros_like(total) if ctf == "wiener" else None
+        sub_all = d.iloc[rows_idx]
+        shift = np.rint(np.stack([sub_all["origin_x_px"].to_numpy(float),
+                                  sub_all["origin_y_px"].to_numpy(float)], 1)).astype(int)
+        reach = int(np.abs(shift).max()) + 1
+        canvas = box + 2 * reach
+        g = np.arange(canvas, dtype=np.float64) - (canvas // 2)
+        gx, gy = np.meshgrid(g, g)
+        # q = F^m R(angle) p' on the canvas (p' = p + o); the mask is M(q).
+        t = np.deg2rad(bin_angle)
+        qx = np.cos(t) * gx - np.sin(t) * gy
+        qy = np.sin(t) * gx + np.cos(t) * gy
+        big = segment_mask(box, mask, diameter_px=tube_diameter_px, margin_px=margin,
+                           coords=(-qx if bin_mirror else qx, qy))
+        c0 = canvas // 2 - box // 2
+        for part in _split(np.arange(len(rows_idx)), batch_size):
+            images = read_batch(table, rows_idx[part], cache)
+            masks = np.stack([big[c0 + oy:c0 + oy + box, c0 + ox:c0 + ox + box]
+                              for ox, oy in shift[part]])
+            if normalize:
+                masked = normalize_in_mask(images, masks)
+            else:
+                masked = images * masks
+            total += power_spectra_sum(masked, pad=pad)
+            if ctf == "wiener":
+                sub = sub_all.iloc[part]
+                sign = np.where(bin_mirror, -1.0, 1.0)
+                frame_angles = sign * (sub["defocus_angle_deg"].to_numpy(float) + bin_angle)
+                ctf_total += ctf_power_sum(size, float(sub["pixel_size_a"].iloc[0]), sub,
+                                           frame_angles)
+        return rotate_power(total, size, bin_angle, bin_mirror), ctf_total
+
     angles, sums, counts = {}, {}, {}
     bar = progress(len(d), "power spectra", show_progress)
     for number in np.unique(classes):
@@ -181,14 +227,20 @@ def averaged_power_spectrum(table, *, mask="tube", tube_diameter_px=None, pad=2,
         angles[native] = {"angle_deg": round(float(angle), 3), "from": how}
         total = np.zeros((size, size // 2 + 1), np.float64)
         ctf_total = np.zeros_like(total) if ctf == "wiener" else None
-        batches = _split(members, batch_size)
-        for (part, ctf_part), batch in zip(
-                ordered_map(lambda b, a=angle: spectra_of(b, a, seg_mask, rows), batches,
-                            workers), batches):
+        bins, singles = (_angle_bins(d.iloc[members], angle, size) if pad >= 2
+                         else ([], np.arange(len(members))))
+        jobs = [("rotate", b) for b in _split(members[singles], batch_size)]
+        jobs += [("bin", (members[idx], bin_angle, bin_mirror))
+                 for idx, bin_angle, bin_mirror in bins]
+        for (part, ctf_part), (kind, job) in zip(
+                ordered_map(lambda j, a=angle: (spectra_of(j[1], a, seg_mask, rows)
+                                                if j[0] == "rotate" else
+                                                bin_spectrum(*j[1], a)), jobs, workers),
+                jobs):
             total += part
             if ctf_part is not None:
                 ctf_total += ctf_part
-            bar.update(len(batch))
+            bar.update(len(job) if kind == "rotate" else len(job[0]))
         if ctf == "wiener":
             total = total / (ctf_total / len(members) + wiener_constant)
         sums[native], counts[native] = total, len(members)
@@ -218,6 +270,51 @@ def _aligned_mean(table, rows, cache, interpolation):
                                interpolation=interpolation, fill="mean")
         total = aligned.sum(axis=0) if total is None else total + aligned.sum(axis=0)
     return total / len(rows)
+
+
+def _angle_bins(rows, axis_offset, size):
+    """Groups of segments whose in-plane angles (in the class frame) agree.
+
+    Angles (psi turned by the class axis, mirror kept apart) are binned so
+    finely that using the bin's mean angle moves nothing by more than 0.1
+    pixel at the edge of the padded spectrum: width ``0.2 / (size / 2)``
+    radians.  Only bins of at least :data:`BIN_MIN` segments are returned as
+    bins (real RELION and cryoSPARC data store psi on sampling grids, so
+    many segments share an angle); the others are rotated one by one.
+
+    Returns
+    -------
+    bins : list of (positions, mean angle, mirror)
+    singles : ndarray of positions
+    """
+    mirror = rows["mirror"].to_numpy(bool) if "mirror" in rows else np.zeros(len(rows), bool)
+    psi = rows["psi_deg"].to_numpy(float) - np.where(mirror, -1.0, 1.0) * axis_offset
+    width = np.rad2deg(0.2 / (size / 2.0))
+    wrapped = np.mod(psi, 360.0)
+    key = np.floor(wrapped / width).astype(np.int64) * 2 + mirror
+    bins, singles = [], []
+    for k in np.unique(key):
+        idx = np.flatnonzero(key == k)
+        if len(idx) >= BIN_MIN:
+            centre = np.rad2deg(np.angle(np.mean(np.exp(1j * np.deg2rad(wrapped[idx])))))
+            bins.append((idx, float(centre), bool(k % 2)))
+        else:
+            singles.extend(idx)
+    return bins, np.array(sorted(singles), dtype=np.int64)
+
+
+def rotate_power(half, size, angle_deg, mirror=False):
+    """Turn a summed half-plane power spectrum by ``F^m R(angle)``, exactly.
+
+    The spectrum's transform is the autocorrelation of the (masked, padded)
+    images; rotating it with the band-limited Fourier resampling and
+    transforming back rotates the spectrum without interpolating it.
+    """
+    full = full_plane(half, size)
+    acf = np.fft.fftshift(np.fft.ifft2(np.fft.ifftshift(full)).real).astype(np.float32)
+    turned = align_images(acf, angle_deg, 0.0, 0.0, mirror, fill="zero")
+    back = np.fft.fftshift(np.fft.fft2(np.fft.ifftshift(turned)).real)
+    return half_plane(back)
 
 
 def _class_axis_angle(native, axis_angle, class_average_angles):
