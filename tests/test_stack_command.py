@@ -169,3 +169,19 @@ def test_motif_lands_where_the_model_says():
     w = np.clip(out, 0, None) * near
     centroid = (np.sum(w * x) / w.sum(), np.sum(w * y) / w.sum())
     np.testing.assert_allclose(centroid, MOTIF_XY[0], atol=0.02)
+
+
+def test_metadata_choice(capsys, tmp_path, example):
+    _, star, _ = example
+    out = tmp_path / "only_doc.mrcs"
+    code, *_ = run(capsys, "stack", star, "-o", out, "--metadata", "doc")
+    assert code == 0
+    names = sorted(p.name for p in tmp_path.iterdir() if p.name.startswith("only_doc"))
+    assert names == ["only_doc.json", "only_doc.mrcs", "only_doc_doc.dat"]
+    doc = read_particles(tmp_path / "only_doc_doc.dat", stack=out).data
+    assert (doc["psi_deg"] == 0).all() and list(doc["image_index"]) == list(range(24))
+    try:
+        main(["stack", str(star), "-o", str(tmp_path / "x.mrcs"), "--metadata", "xml"])
+    except SystemExit as exc:
+        assert exc.code == 2
+    assert "unknown metadata" in capsys.readouterr().err

@@ -170,3 +170,36 @@ def test_ctf_values_from_a_ctffind_star_file(capsys, tmp_path):
     expected = ctf_zeros({"defocus_u_a": 16976.630859, "defocus_v_a": 17132.269531,
                           "voltage_kv": 300.0, "cs_mm": 2.7, "amplitude_contrast": 0.1}, 0.5)
     np.testing.assert_allclose(side["ctf_zeros_per_angstrom"], expected[:8], rtol=1e-6)
+
+
+def test_frames_dark_hot_pixels_and_whole_method(capsys, tmp_path):
+    from spectools.pipelines.thon import frame_selection
+    assert frame_selection(10, "1:") == list(range(1, 10))
+    assert frame_selection(10, "2:5") == [2, 3, 4]
+    with pytest.raises(Exception, match="keeps none"):
+        frame_selection(3, "5:")
+    rng = np.random.default_rng(7)
+    dark = np.full((512, 512), 7.0, np.float32)
+    frames, _ = simulate_movie(4, (512, 512), PSIZE, CTF, rng=rng, dose_per_a2_per_frame=4.0,
+                               dark=dark)
+    frames[2, 100, 200] = 1e6                    # a hot pixel in one frame
+    write_movie(tmp_path / "m.mrcs", frames, PSIZE)
+    write_movie(tmp_path / "dark.mrc", dark[None], PSIZE)
+    with open_frames(tmp_path / "m.mrcs") as source:
+        plain = thon_spectrum(source, pixel_size_a=PSIZE, tile=256, workers=1, dark=dark)
+        fixed = thon_spectrum(source, pixel_size_a=PSIZE, tile=256, workers=1, dark=dark,
+                              hot_sigma=20)
+        later = thon_spectrum(source, pixel_size_a=PSIZE, tile=256, workers=1, dark=dark,
+                              frames="3:")
+    assert later.frames_used == [3]
+    assert "1 hot or dead pixels replaced" in fixed.notes[0]
+    # the hot pixel's flat spectrum dominates the uncorrected estimate at high frequency
+    c = plain.spectrum.shape[0] // 2
+    assert plain.spectrum[c, c + 100] > 10 * fixed.spectrum[c, c + 100]
+    out = tmp_path / "out"
+    assert main(["thon", str(tmp_path / "m.mrcs"), "-o", str(out), "--pixel-size", "1",
+                 "--method", "whole", "--box", "256", "--dark", str(tmp_path / "dark.mrc"),
+                 "--target-apix", "2"]) == 0
+    import mrcfile
+    with mrcfile.open(out / "m_ps.mrc") as mrc:
+        assert mrc.data.shape == (256, 256) and mrc.voxel_size.x == pytest.approx(2.0)
