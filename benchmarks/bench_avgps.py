@@ -11,16 +11,12 @@ and RELION-equivalent settings (``--pad 1 --mask none --no-normalize``, what
 angles (360/49 degrees, as in real cryoSPARC 2D output), where segments that
 share an angle are rotated together.
 """
-import json
-import resource
-import subprocess
 import sys
 import tempfile
-import time
 from pathlib import Path
 
-sys.path.insert(0, str(Path(__file__).parent))
-from bench_stack import make_input  # noqa: E402
+from bench_stack import make_input
+from measure import fresh
 
 SETTINGS = {
     "defaults": ["--tube-diameter", "150", "--axis-angle", "0"],
@@ -28,20 +24,7 @@ SETTINGS = {
 }
 
 
-def run_setting(star, name, out):
-    from spectools.cli.main import main
-    start = time.perf_counter()
-    code = main(["avgps", str(star), "-o", str(out), *SETTINGS[name]])
-    seconds = time.perf_counter() - start
-    peak = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
-    return {"code": code, "seconds": seconds, "peak_rss_mb": peak}
-
-
 def main():
-    if len(sys.argv) > 1 and sys.argv[1] == "--child":
-        _, _, star, name, out = sys.argv
-        print(json.dumps(run_setting(star, name, out)))
-        return
     n = int(sys.argv[1]) if len(sys.argv) > 1 else 4000
     box = int(sys.argv[2]) if len(sys.argv) > 2 else 256
     with tempfile.TemporaryDirectory() as tmp:
@@ -53,10 +36,7 @@ def main():
         print(f"{'setting':40s} {'segments/s':>12s} {'seconds':>9s} {'peak RSS':>10s}")
         for label, star in inputs.items():
             for name in SETTINGS:
-                result = subprocess.run([sys.executable, __file__, "--child", str(star), name,
-                                         str(folder / "ps.mrc")], capture_output=True,
-                                        text=True, check=True)
-                r = json.loads(result.stdout.strip().splitlines()[-1])
+                r = fresh(["avgps", str(star), "-o", str(folder / "ps.mrc"), *SETTINGS[name]])
                 print(f"{name + ', ' + label:40s} {n / r['seconds']:12.0f} "
                       f"{r['seconds']:9.1f} {r['peak_rss_mb']:8.0f} MB")
 

@@ -3,20 +3,18 @@
 Usage: python benchmarks/bench_stack.py [N_SEGMENTS] [BOX] [MODE ...]
 (default 4000 segments of 256 x 256 in stacks of 200; modes fourier cubic linear)
 
-Each mode runs in a fresh process so its peak RSS is its own.  The input is
+Each mode runs in a fresh process (``measure.py``) so its peak RSS is its own.  The input is
 random noise (the transforms cost the same whatever the content), written
 once to a temporary folder with a RELION 3.1 STAR file of random alignments.
 """
-import json
-import resource
-import subprocess
 import sys
 import tempfile
-import time
 from pathlib import Path
 
 import numpy as np
 import pandas as pd
+
+from measure import fresh
 
 STACK_SIZE = 200
 
@@ -49,20 +47,7 @@ def make_input(folder, n, box, psi_step_deg=None, name="particles.star"):
     return star
 
 
-def run_mode(star, mode, out):
-    from spectools.cli.main import main
-    start = time.perf_counter()
-    code = main(["stack", str(star), "-o", str(out), "--interpolation", mode])
-    seconds = time.perf_counter() - start
-    peak = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
-    return {"mode": mode, "code": code, "seconds": seconds, "peak_rss_mb": peak}
-
-
 def main():
-    if len(sys.argv) > 1 and sys.argv[1] == "--child":
-        _, _, star, mode, out = sys.argv
-        print(json.dumps(run_mode(star, mode, out)))
-        return
     n = int(sys.argv[1]) if len(sys.argv) > 1 else 4000
     box = int(sys.argv[2]) if len(sys.argv) > 2 else 256
     modes = sys.argv[3:] or ["fourier", "cubic", "linear"]
@@ -72,10 +57,8 @@ def main():
         star = make_input(folder, n, box)
         print(f"{'mode':10s} {'segments/s':>12s} {'seconds':>9s} {'peak RSS':>10s}")
         for mode in modes:
-            result = subprocess.run([sys.executable, __file__, "--child", str(star), mode,
-                                     str(folder / f"aligned_{mode}.mrcs")],
-                                    capture_output=True, text=True, check=True)
-            r = json.loads(result.stdout.strip().splitlines()[-1])
+            r = fresh(["stack", str(star), "-o", str(folder / f"aligned_{mode}.mrcs"),
+                       "--interpolation", mode])
             print(f"{mode:10s} {n / r['seconds']:12.0f} {r['seconds']:9.1f} "
                   f"{r['peak_rss_mb']:8.0f} MB")
             (folder / f"aligned_{mode}.mrcs").unlink()

@@ -8,40 +8,17 @@ processed with its gain reference, Welch tiles of 512 px at 50% overlap;
 the micrographs are random images (the cost does not depend on the content).
 Each run is a fresh process, so its peak RSS is its own.
 """
-import json
-import resource
 import subprocess
 import sys
 import tempfile
-import time
 from pathlib import Path
+
+from measure import fresh
 
 HERE = Path(__file__).parent
 
 
-def child(argv):
-    from spectools.cli.main import main
-    start = time.perf_counter()
-    code = main(argv)
-    seconds = time.perf_counter() - start
-    return {"code": code, "seconds": seconds,
-            "peak_rss_mb": resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024}
-
-
-def timed(argv):
-    result = subprocess.run([sys.executable, __file__, "--child", json.dumps(argv)],
-                            capture_output=True, text=True, check=True)
-    return json.loads(result.stdout.strip().splitlines()[-1])
-
-
 def main():
-    if len(sys.argv) > 1 and sys.argv[1] == "--child":
-        import contextlib
-        import io
-        with contextlib.redirect_stdout(io.StringIO()):
-            result = child(json.loads(sys.argv[2]))
-        print(json.dumps(result))
-        return
     frames = int(sys.argv[1]) if len(sys.argv) > 1 else 40
     size = int(sys.argv[2]) if len(sys.argv) > 2 else 4096
     count = int(sys.argv[3]) if len(sys.argv) > 3 else 20
@@ -53,7 +30,7 @@ def main():
         print(f"writing a {frames}-frame {size}x{size} movie...", flush=True)
         subprocess.run([sys.executable, str(HERE / "make_movie.py"), str(movie), "--frames",
                         str(frames), "--size", str(size)], check=True, capture_output=True)
-        r = timed(["thon", str(movie), "-o", str(folder / "out"), "--gain",
+        r = fresh(["thon", str(movie), "-o", str(folder / "out"), "--gain",
                    str(folder / "movie_gain.mrc"), "--pixel-size", "1.0"])
         print(f"movie: {frames} frames in {r['seconds']:.1f} s = {frames / r['seconds']:.2f} "
               f"frames/s, peak RSS {r['peak_rss_mb']:.0f} MB")
@@ -64,7 +41,7 @@ def main():
             path = folder / f"mic{i:02d}.mrc"
             write_movie(path, rng.standard_normal((1, size, size), dtype=np.float32), 1.0)
             mics.append(str(path))
-        r = timed(["thon", *mics, "-o", str(folder / "mics"), "--pixel-size", "1.0"])
+        r = fresh(["thon", *mics, "-o", str(folder / "mics"), "--pixel-size", "1.0"])
         print(f"micrographs: {count} in {r['seconds']:.1f} s = {count / r['seconds']:.2f} "
               f"micrographs/s, peak RSS {r['peak_rss_mb']:.0f} MB")
 

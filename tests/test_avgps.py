@@ -7,6 +7,7 @@ import pandas as pd
 import pytest
 
 from relion_reference import avg_ampl2_ali
+from spectrum_measures import axial_profile, peak_position
 from spectools.cli.main import main
 from spectools.errors import SpectoolsError
 from spectools.model import ParticleTable
@@ -46,24 +47,6 @@ def canonical_table(paths, table):
         "pixel_size_a": PSIZE, "box_px": BOX, "psi_deg": 0.0, "origin_x_px": 0.0,
         "origin_y_px": 0.0, "mirror": False,
         "class_number": table.data["class_number"].to_numpy()}))
-
-
-def axial_profile(s, radial_max=None):
-    """Power summed along each layer line (vertical output: rows), near the meridian."""
-    c = s.shape[0] // 2
-    if radial_max is not None:
-        s = s[:, c - radial_max:c + radial_max + 1]
-    return s.sum(axis=1)
-
-
-def peak_position(profile, expected_px, window=2):
-    """Sub-pixel maximum of ``profile`` near index ``c + expected_px``."""
-    c = len(profile) // 2
-    i0 = int(round(c + expected_px))
-    idx = np.arange(i0 - window, i0 + window + 1)
-    i = idx[np.argmax(profile[idx])]
-    left, mid, right = profile[i - 1], profile[i], profile[i + 1]
-    return (i - c) + 0.5 * (left - right) / (left - 2 * mid + right)
 
 
 def contrast(s, z_px, between_px, radial_max=6):

@@ -69,6 +69,7 @@ from spectools.simulate import Helix, simulate_dataset  # noqa: E402
 from spectools.simulate_micrographs import (gain_with_column_stripes,  # noqa: E402
                                             simulate_micrograph, simulate_movie, write_movie)
 
+from spectrum_measures import axial_profile, peak_position  # noqa: E402
 from spectools_scipion import convert  # noqa: E402
 from spectools_scipion.protocols import (SpectoolsProtAlignedStack,  # noqa: E402
                                          SpectoolsProtAveragedSpectrum,
@@ -114,22 +115,6 @@ def read_mrc(path, index=None):
     with mrcfile.open(convert.image_file(path), permissive=True) as m:
         data = np.asarray(m.data)
         return data.copy() if index is None else data[index].copy()
-
-
-def peak_position(profile, expected_px, window=2):
-    """Sub-pixel maximum of ``profile`` near index ``c + expected_px``."""
-    c = len(profile) // 2
-    i0 = int(round(c + expected_px))
-    idx = np.arange(i0 - window, i0 + window + 1)
-    i = idx[np.argmax(profile[idx])]
-    left, mid, right = profile[i - 1], profile[i], profile[i + 1]
-    return (i - c) + 0.5 * (left - right) / (left - 2 * mid + right)
-
-
-def layer_line_profile(spectrum, radial_max):
-    """Power summed along each row (vertical axis: layer lines are rows), near the meridian."""
-    c = spectrum.shape[0] // 2
-    return spectrum[:, c - radial_max:c + radial_max + 1].sum(axis=1)
 
 
 class TestSpectoolsScipion(BaseTest):
@@ -352,9 +337,9 @@ class TestSpectoolsScipion(BaseTest):
         # class 2 (pitch 72 A, C2) on its meridian at 1/rise.
         pitch = HELIX.rise_a * 360 / HELIX.twist_deg
         for z, radial in ((1 / pitch, 6), (2 / pitch, 6), (1 / HELIX.rise_a, 2)):
-            found = peak_position(layer_line_profile(per_class[1], radial), z / FPX)
+            found = peak_position(axial_profile(per_class[1], radial), z / FPX)
             assert abs(found - z / FPX) < 0.5, (z, found, z / FPX)
-        found = peak_position(layer_line_profile(per_class[2], 2), 1 / OTHER.rise_a / FPX)
+        found = peak_position(axial_profile(per_class[2], 2), 1 / OTHER.rise_a / FPX)
         assert abs(found - 1 / OTHER.rise_a / FPX) < 0.5
         extra = Path(prot._getExtraPath())
         info = json.loads((extra / "avgps.json").read_text())
