@@ -249,6 +249,18 @@ def rotate_xy(angle_deg, x, y):
     return c * x - s * y, s * x + c * y
 
 
+def transformed_direction(angle_deg, psi_deg, mirror=False, turn_deg=0.0):
+    """Angle of a direction (e.g. the CTF's astigmatism axis) after the image is aligned.
+
+    A direction at ``angle`` from +x towards +y in the raw image points at
+    ``s (angle + psi) + turn`` in the image ``R(turn) F^m R(psi)`` makes,
+    ``s = -1`` when mirrored (the mirror negates x, so angles change sign).
+    Not wrapped.
+    """
+    sign = np.where(np.asarray(mirror, bool), -1.0, 1.0)
+    return sign * (np.asarray(angle_deg, float) + np.asarray(psi_deg, float)) + turn_deg
+
+
 def affine_matrix(psi_deg, origin_x_px, origin_y_px, mirror=False):
     """Homogeneous matrix ``A`` with ``q = A · p`` (raw -> aligned), ``(x, y, 1)``.
 

@@ -240,6 +240,12 @@ def box_background(spectrum, size):
     return ndimage.uniform_filter(spectrum, size=size, mode="nearest")
 
 
+def subtracted_amplitude(spectrum):
+    """Amplitude ``sqrt(P)`` minus its box-convolved background (box 1/16 of the size, >= 5 px)."""
+    amplitude = np.sqrt(np.maximum(spectrum, 0.0))
+    return amplitude - box_background(amplitude, max(5, spectrum.shape[-1] // 16))
+
+
 def find_hot_pixels(image, sigma):
     """Pixels more than ``sigma`` robust standard deviations (1.4826 x MAD) from the median."""
     ref = np.asarray(image, np.float64)
@@ -288,8 +294,7 @@ def display_panel(spectrum, pixel_size_a, *, min_res_a=30.0, max_res_a=None, ctf
     top = min(1.0 / max_res_a, nyquist) if max_res_a else nyquist
     low = 1.0 / min_res_a if min_res_a else 0.0
     s, _ = frequency_grid(size, pixel_size_a)
-    amp = np.sqrt(np.maximum(spectrum, 0.0))
-    diff = amp - box_background(amp, max(5, size // 16))
+    diff = subtracted_amplitude(spectrum)
     band = (s >= low) & (s <= top)
     cross = np.zeros_like(band)
     cross[c - 1:c + 2, :] = True

@@ -155,7 +155,7 @@ def run(args):
 
 
 def _read_class_averages(path, table, box):
-    """Class averages by native class number (frame k <-> class k + class_base... see below).
+    """Class averages by native class number.
 
     cryoSPARC numbers classes from 0 and writes class k as frame k; RELION
     numbers from 1 and writes class k as frame k (1-based), i.e. index k-1.

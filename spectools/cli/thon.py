@@ -12,8 +12,8 @@ from ..io.mrc import MrcStackWriter
 from ..pipelines.batches import progress
 from ..pipelines.thon import thon_spectrum
 from ..plots import contact_sheet, thon_png
-from ..thon import (METHODS, box_background, ctf_squared_centred, ctf_zeros, display_panel,
-                    resample_spectrum, rotational_average)
+from ..thon import (METHODS, ctf_squared_centred, ctf_zeros, display_panel, resample_spectrum,
+                    rotational_average, subtracted_amplitude)
 from .common import positive_float, positive_int
 
 HELP = "Thon-ring power spectra of micrographs and movies (MRC, TIFF, EER)"
@@ -161,9 +161,7 @@ def _write_one(outputs, outdir, path, result, args, ctf, panels, titles):
                         label=f"spectools {__version__} Thon-ring power spectrum") as w:
         w.write(spectrum.astype(np.float32))
     freq, profile = rotational_average(spectrum, pixel, ctf)
-    amplitude = np.sqrt(np.maximum(spectrum, 0))
-    subtracted = amplitude - box_background(amplitude, max(5, spectrum.shape[-1] // 16))
-    _, flat = rotational_average(subtracted, pixel, ctf)
+    _, flat = rotational_average(subtracted_amplitude(spectrum), pixel, ctf)
     model, zeros = None, ()
     if ctf is not None:
         _, model = rotational_average(ctf_squared_centred(spectrum.shape[-1], pixel, ctf), pixel,

@@ -91,7 +91,6 @@ def check_references(table):
         except FileNotFoundError:
             pass
         except SpectoolsError as exc:
-
             row["exists"] = os.path.exists(path)
             row["error"] = exc.reason if row["exists"] else ""
         rows.append(row)

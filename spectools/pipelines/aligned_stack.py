@@ -28,9 +28,9 @@ from ..formats import write_particles
 from ..io.atomic import OutputSet
 from ..io.mrc import MrcStackWriter
 from ..io.spiderimage import SpiderStackWriter
-from ..model import class_populations, rotate_xy
-from ..transform import align_images
 from ..io.stacks import StackCache
+from ..model import class_populations, rotate_xy, transformed_direction
+from ..transform import align_images
 from .batches import batch_rows, ordered_map, progress, read_batch
 
 AXES = {"horizontal": 0, "vertical": 90}
@@ -53,8 +53,8 @@ def output_table(table, stack_path, *, turn_deg=0, apply_shift=True, box=None):
     d["psi_deg"] = _wrap(np.full(n, -float(turn_deg)))
     d["mirror"] = False
     if "defocus_angle_deg" in d:
-        d["defocus_angle_deg"] = _wrap(sign * (d["defocus_angle_deg"].to_numpy(float) + psi)
-                                       + turn_deg)
+        d["defocus_angle_deg"] = _wrap(transformed_direction(
+            d["defocus_angle_deg"].to_numpy(float), psi, mirror, turn_deg))
     d["image_path"] = str(Path(stack_path).resolve())
     d["image_index"] = np.arange(n)
     if box:

@@ -23,10 +23,11 @@ import dataclasses
 import numpy as np
 
 from ..errors import SpectoolsError
+from ..io.stacks import StackCache
+from ..model import transformed_direction
 from ..spectra import (axis_angle_from_image, ctf_power_sum, full_plane, half_plane,
                        normalize_in_mask, power_spectra_sum, rotate90_centred, segment_mask)
 from ..transform import align_images
-from ..io.stacks import StackCache
 from .batches import batch_rows, ordered_map, progress, read_batch
 
 #: Segments per class used to measure an unknown axis angle.
@@ -164,11 +165,13 @@ def averaged_power_spectrum(table, *, mask="tube", tube_diameter_px=None, pad=2,
         power = power_spectra_sum(aligned, pad=pad, rows=use_rows)
         if ctf != "wiener":
             return power, None
-        # Each CTF turns with its image: an axis at alpha goes to s (alpha + psi).
-        sign = np.where(mirror, -1.0, 1.0)
-        angles_in_frame = sign * (sub["defocus_angle_deg"].to_numpy(float) + psi)
-        return power, ctf_power_sum(size, float(sub["pixel_size_a"].iloc[0]), sub,
-                                    angles_in_frame)
+        return power, ctf_in_frame(sub, psi, mirror)
+
+    def ctf_in_frame(sub, psi, mirror):
+        """Sum of CTF^2 of the segments, each CTF turned with its image into the class frame."""
+        angles_in_frame = transformed_direction(sub["defocus_angle_deg"].to_numpy(float), psi,
+                                                mirror)
+        return ctf_power_sum(size, float(sub["pixel_size_a"].iloc[0]), sub, angles_in_frame)
 
     def bin_spectrum(rows_idx, bin_angle, bin_mirror, angle_offset):
         """Segments sharing one in-plane angle: spectra in the raw frame, one rotation.
@@ -206,11 +209,7 @@ def averaged_power_spectrum(table, *, mask="tube", tube_diameter_px=None, pad=2,
                 masked = images * masks
             total += power_spectra_sum(masked, pad=pad)
             if ctf == "wiener":
-                sub = sub_all.iloc[part]
-                sign = np.where(bin_mirror, -1.0, 1.0)
-                frame_angles = sign * (sub["defocus_angle_deg"].to_numpy(float) + bin_angle)
-                ctf_total += ctf_power_sum(size, float(sub["pixel_size_a"].iloc[0]), sub,
-                                           frame_angles)
+                ctf_total += ctf_in_frame(sub_all.iloc[part], bin_angle, bin_mirror)
         return rotate_power(total, size, bin_angle, bin_mirror), ctf_total
 
     angles, sums, counts = {}, {}, {}
