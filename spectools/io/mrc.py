@@ -58,8 +58,8 @@ def read_mrc_header(path):
             "pixel_size_a": pixel if np.isfinite(pixel) else 0.0}
 
 
-def open_mrc_stack(path):
-    """The data of an MRC stack as a read-only memory map of shape ``(n, ny, nx)``."""
+def read_checked_mrc_header(path):
+    """:func:`read_mrc_header`, after checking the file holds all the data it announces."""
     info = read_mrc_header(path)
     shape = (info["n"], info["ny"], info["nx"])
     need = info["offset"] + int(np.prod(shape)) * info["dtype"].itemsize
@@ -68,7 +68,14 @@ def open_mrc_stack(path):
         raise SpectoolsError(f"truncated MRC file: header promises {shape[0]} images of "
                              f"{shape[2]}x{shape[1]} ({need} bytes) but the file has {size}",
                              path)
-    return np.memmap(path, dtype=info["dtype"], mode="r", offset=info["offset"], shape=shape)
+    return info
+
+
+def open_mrc_stack(path):
+    """The data of an MRC stack as a read-only memory map of shape ``(n, ny, nx)``."""
+    info = read_checked_mrc_header(path)
+    return np.memmap(path, dtype=info["dtype"], mode="r", offset=info["offset"],
+                     shape=(info["n"], info["ny"], info["nx"]))
 
 
 #: numpy dtype -> MRC mode for writing.

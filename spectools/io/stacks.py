@@ -62,9 +62,8 @@ def stack_layout(path):
                 "dtype": np.dtype(np.float32).newbyteorder(h["byteorder"]),
                 "offset": h["data_offset"], "stride": h["image_stride"],
                 "pixel_size_a": h["pixel_size_a"]}
-    from .mrc import open_mrc_stack, read_mrc_header
-    h = read_mrc_header(path)
-    open_mrc_stack(path)  # checks the file is as long as the header says
+    from .mrc import read_checked_mrc_header
+    h = read_checked_mrc_header(path)
     return {"n": h["n"], "ny": h["ny"], "nx": h["nx"], "dtype": h["dtype"],
             "offset": h["offset"], "stride": h["ny"] * h["nx"] * h["dtype"].itemsize,
             "pixel_size_a": h["pixel_size_a"]}
