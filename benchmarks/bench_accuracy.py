@@ -7,7 +7,7 @@ the class frame, so the truth holds no interpolation) are aligned with each
 kernel; the table gives the correlation with the canonical image inside a disk
 of 0.8 x the box radius and the relative RMS error there.  ``linear`` is
 RELION's ``relion_stack_create --apply_transformation`` kernel (bilinear, zero
-outside; tests/test_transform.py checks the match to 1e-5).
+outside; tests/ops/test_resample.py checks the match to 1e-5).
 """
 import sys
 import tempfile
@@ -16,8 +16,9 @@ import mrcfile
 import numpy as np
 
 from spectools.formats import read_particles
-from spectools.simulate import Helix, simulate_dataset
-from spectools.transform import INTERPOLATIONS, align_images
+from spectools.simulate.segments import Helix
+from spectools.simulate.dataset import simulate_dataset
+from spectools.ops.resample import INTERPOLATIONS, align_images
 
 
 def main():

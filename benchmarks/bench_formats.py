@@ -16,7 +16,7 @@ import numpy as np
 import pandas as pd
 
 from spectools.formats import read_particles, write_particles
-from spectools.model import ParticleTable
+from spectools.particles import ParticleTable
 
 
 def peak_rss_mb():

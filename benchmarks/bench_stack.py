@@ -22,7 +22,7 @@ STACK_SIZE = 200
 def make_input(folder, n, box, psi_step_deg=None, name="particles.star"):
     from spectools.formats import write_particles
     from spectools.io.mrc import MrcStackWriter
-    from spectools.model import ParticleTable
+    from spectools.particles import ParticleTable
 
     rng = np.random.default_rng(0)
     paths = []

@@ -23,7 +23,7 @@ def main():
     size = int(sys.argv[2]) if len(sys.argv) > 2 else 4096
     count = int(sys.argv[3]) if len(sys.argv) > 3 else 20
     import numpy as np
-    from spectools.simulate_micrographs import write_movie
+    from spectools.simulate.micrographs import write_movie
     with tempfile.TemporaryDirectory() as tmp:
         folder = Path(tmp)
         movie = folder / "movie.mrc"

@@ -63,7 +63,7 @@ def parse_args(argv):
 
 
 def main(argv=None):
-    from spectools.simulate_micrographs import (gain_with_column_stripes, iter_movie_frames,
+    from spectools.simulate.micrographs import (gain_with_column_stripes, iter_movie_frames,
                                                 write_movie)
 
     args = parse_args(sys.argv[1:] if argv is None else argv)

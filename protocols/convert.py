@@ -44,7 +44,8 @@ from pwem.convert.transformations import euler_from_matrix, euler_matrix
 from pwem.objects import Transform
 
 from spectools.errors import SpectoolsError
-from spectools.model import ParticleTable, affine_matrix, alignment_from_matrix
+from spectools.particles import ParticleTable
+from spectools.ops.geometry import affine_matrix, alignment_from_matrix
 
 #: How ALIGN_2D matrices are read: pwem's stated meaning, or the RELION and
 #: cryoSPARC plugins' [R(psi) | o].

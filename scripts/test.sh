@@ -1,7 +1,7 @@
 #!/usr/bin/env bash
 # Runs the whole test suite three times: with current numpy 2.x, with Scipion's pins
 # (numpy 1.26.1, scipy 1.10, mrcfile 1.4.3), and inside a Scipion environment (the plugin's
-# tests in tests/test_scipion.py run real Scipion projects there; elsewhere they skip).
+# tests in tests/scipion/test_scipion.py run real Scipion projects there; elsewhere they skip).
 # Exits non-zero if any run fails.
 set -euo pipefail
 source "$(dirname "$0")/venv.sh"

@@ -17,7 +17,7 @@ The library never imports Scipion.  Its layers, each calling only downward:
 __version__ = "0.1.0"
 
 from .errors import SpectoolsError  # noqa: E402
-from .model import ParticleTable  # noqa: E402
 from .formats import read_particles, write_particles  # noqa: E402
+from .particles import ParticleTable  # noqa: E402
 
 __all__ = ["SpectoolsError", "ParticleTable", "read_particles", "write_particles", "__version__"]

@@ -1,29 +1,15 @@
-"""Shared test helpers.
+"""Shared test configuration.
 
-``real_fixture(...)`` finds the real files in ``../shared/fixtures/real``
-(beside the repository) and skips the test with a reason when that folder is
-absent, e.g. in a clone without the shared data.
+The suite mirrors the package (``io/``, ``formats/``, ``ops/``, ``pipelines/``,
+``simulate/``, ``cli/``, ``scipion/``); helpers live in :mod:`helpers` (this
+folder is on ``sys.path``, so ``from helpers.fixtures import real_fixture``).
 """
-import os
-from pathlib import Path
-
 import pytest
 
-REPO = Path(__file__).resolve().parents[1]
-CONVENTIONS = REPO / "conventions"
-SHARED_REAL = Path(os.environ.get("SPECTOOLS_SHARED_FIXTURES",
-                                  REPO.parent / "shared" / "fixtures" / "real"))
-
-
-def real_fixture(*parts):
-    """Path to a real fixture file; skips the calling test when it is absent."""
-    path = SHARED_REAL.joinpath(*parts)
-    if not path.exists():
-        pytest.skip(f"real fixture {'/'.join(parts)} not available ({SHARED_REAL} is absent)")
-    return path
+from helpers.fixtures import real_fixture
 
 
 @pytest.fixture
 def real():
-    """The :func:`real_fixture` helper as a fixture."""
+    """The :func:`helpers.fixtures.real_fixture` helper as a fixture."""
     return real_fixture

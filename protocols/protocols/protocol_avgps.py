@@ -14,9 +14,10 @@ from spectools.io.stacks import open_stack
 from spectools.pipelines.avgps import averaged_power_spectrum, write_outputs
 from spectools.pipelines.inputs import checked_table
 from spectools.pipelines.selfcheck import class_average_correlations, summarize_check
-from spectools.plots import layer_lines
-from spectools.spectra import MASKS, axis_angle_from_image
-from spectools.transform import INTERPOLATIONS
+from spectools.ops.layer_lines import layer_lines
+from spectools.ops.masks import MASKS
+from spectools.ops.axis import axis_angle_from_image
+from spectools.ops.resample import INTERPOLATIONS
 
 from ..convert import (available_classes, image_file, image_index, input_alignment, is_classes,
                        parse_class_ids, sampling_rates, table_from_set)

@@ -9,7 +9,7 @@ from pwem.protocols import EMProtocol
 from spectools import __version__
 from spectools.pipelines.aligned_stack import output_table, write_aligned_stack
 from spectools.pipelines.inputs import checked_table
-from spectools.transform import INTERPOLATIONS
+from spectools.ops.resample import INTERPOLATIONS
 
 from ..convert import sampling_rates, table_from_set, transform_from_alignment
 from .common import (add_matrix_form_param, matrix_form, provenance_warning, read_json,

@@ -10,7 +10,7 @@ from pwem.protocols import EMProtocol
 from spectools import __version__
 from spectools.cli.main import main as spectools_main
 from spectools.errors import SpectoolsError
-from spectools.thon import METHODS
+from spectools.ops.thon_rings import METHODS
 
 from ..convert import image_file
 from .common import read_json, threads

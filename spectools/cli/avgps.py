@@ -7,14 +7,23 @@ import numpy as np
 from ..errors import SpectoolsError
 from ..io.atomic import check_not_input
 from ..io.stacks import open_stack
+from ..ops.axis import axis_angle_from_image
+from ..ops.layer_lines import layer_lines
+from ..ops.masks import MASKS
+from ..ops.resample import INTERPOLATIONS
 from ..pipelines.avgps import averaged_power_spectrum, write_outputs
 from ..pipelines.inputs import checked_table
 from ..pipelines.selfcheck import class_average_correlations, summarize_check
-from ..plots import layer_lines
-from ..spectra import MASKS, axis_angle_from_image
-from ..transform import INTERPOLATIONS
-from .common import (add_reading_options, add_selection_options, apply_selection, input_files,
-                     key_values, positive_float, positive_int, read_input)
+from .common import (
+    add_reading_options,
+    add_selection_options,
+    apply_selection,
+    input_files,
+    key_values,
+    positive_float,
+    positive_int,
+    read_input,
+)
 
 HELP = "averaged power spectrum of aligned helical segments, per class and combined"
 DESCRIPTION = HELP + """.

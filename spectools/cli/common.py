@@ -9,7 +9,7 @@ import numpy as np
 
 from ..errors import SpectoolsError
 from ..formats import read_particles
-from ..model import (select_classes, select_min_posterior, select_top_classes)
+from ..particles import select_classes, select_min_posterior, select_top_classes
 
 
 def add_reading_options(parser):

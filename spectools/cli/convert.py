@@ -1,10 +1,17 @@
 """``spectools convert INPUT -o OUTPUT``: between cryoSPARC, RELION and SPIDER metadata."""
 from ..errors import SpectoolsError
 from ..formats import FORMATS, detect_format, write_particles
-from ..formats.references import check_references, fill_from_stacks
+from ..formats.stack_files import check_references, fill_from_stacks
 from ..io.atomic import check_not_input
-from .common import (add_optics_options, add_reading_options, add_selection_options,
-                     apply_selection, fill_optics, input_files, read_input)
+from .common import (
+    add_optics_options,
+    add_reading_options,
+    add_selection_options,
+    apply_selection,
+    fill_optics,
+    input_files,
+    read_input,
+)
 
 HELP = "convert particle metadata between cryoSPARC .cs, RELION .star and SPIDER doc files"
 DESCRIPTION = HELP + """.

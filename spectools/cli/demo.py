@@ -11,8 +11,9 @@ from pathlib import Path
 import numpy as np
 
 from ..formats import read_particles
-from ..model import particle_matrices
-from ..simulate import Helix, simulate_dataset
+from ..particles import particle_matrices
+from ..simulate.dataset import simulate_dataset
+from ..simulate.segments import Helix
 
 HELP = "run spectools on a built-in example (simulated helical segments) and show the results"
 

@@ -3,8 +3,8 @@ import json
 
 import numpy as np
 
-from ..formats.references import check_references
-from ..model import COLUMNS, class_populations
+from ..formats.stack_files import check_references
+from ..particles import COLUMNS, class_populations
 from .common import add_reading_options, read_input
 
 HELP = "describe particle metadata files (counts, classes, pixel sizes, fields, stacks)"

@@ -14,7 +14,8 @@ even at box 128, so the 1/pitch layer lines are resolved.
 """
 import json
 
-from ..simulate import CTF, Helix, simulate_dataset
+from ..simulate.dataset import simulate_dataset
+from ..simulate.segments import CTF, Helix
 from .common import key_values, positive_float, positive_int
 
 HELP = "simulate helical segments with known alignments (a test bed with exact ground truth)"

@@ -2,11 +2,19 @@
 from pathlib import Path
 
 from ..io.atomic import check_not_input
+from ..ops.resample import FILLS, INTERPOLATIONS
 from ..pipelines.aligned_stack import AXES, METADATA, write_aligned_stack
 from ..pipelines.inputs import checked_table
-from ..transform import FILLS, INTERPOLATIONS
-from .common import (add_optics_options, add_reading_options, add_selection_options,
-                     apply_selection, fill_optics, input_files, positive_int, read_input)
+from .common import (
+    add_optics_options,
+    add_reading_options,
+    add_selection_options,
+    apply_selection,
+    fill_optics,
+    input_files,
+    positive_int,
+    read_input,
+)
 
 HELP = "write an aligned stack: each particle rotated and shifted into its class frame"
 DESCRIPTION = HELP + """.

@@ -9,11 +9,18 @@ from .. import __version__
 from ..errors import SpectoolsError
 from ..io.atomic import OutputSet, check_not_input
 from ..io.mrc import MrcStackWriter
+from ..ops.thon_rings import (
+    METHODS,
+    ctf_squared_centred,
+    ctf_zeros,
+    display_panel,
+    resample_spectrum,
+    rotational_average,
+    subtracted_amplitude,
+)
 from ..pipelines.batches import progress
 from ..pipelines.thon import thon_spectrum
 from ..plots import contact_sheet, thon_png
-from ..thon import (METHODS, ctf_squared_centred, ctf_zeros, display_panel, resample_spectrum,
-                    rotational_average, subtracted_amplitude)
 from .common import positive_float, positive_int
 
 HELP = "Thon-ring power spectra of micrographs and movies (MRC, TIFF, EER)"
@@ -90,8 +97,8 @@ def add_parser(subparsers):
 
 
 def run(args):
-    from ..io.movies import (check_reference_shape, open_frames, read_reference,
-                             reference_notes, rotate_flip)
+    from ..io.frames import open_frames, read_reference
+    from ..ops.detector import check_reference_shape, reference_notes, rotate_flip
 
     if not 0 <= args.overlap < 1:
         raise SpectoolsError("--overlap must be in [0, 1)")
@@ -103,7 +110,7 @@ def run(args):
     ctf = _ctf(args)
     table = None
     if args.ctf_from:
-        from ..formats.ctf_table import read_ctf_table
+        from ..formats.micrograph_ctf import read_ctf_table
         table = read_ctf_table(args.ctf_from)
     panels, titles, written = [], [], []
     bar = progress(len(inputs), "micrographs", None)
@@ -130,7 +137,7 @@ def run(args):
             result.notes.extend(notes)
             this_ctf = ctf
             if table is not None:
-                from ..formats.ctf_table import match_ctf
+                from ..formats.micrograph_ctf import match_ctf
                 this_ctf = match_ctf(table, path) or ctf
                 if this_ctf is None:
                     result.notes.append(f"no CTF for {path.name} in {args.ctf_from}")

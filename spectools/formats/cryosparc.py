@@ -30,7 +30,7 @@ import pandas as pd
 
 from ..errors import SpectoolsError
 from ..io.csfile import load_cs, save_cs
-from ..model import ParticleTable, check_finite
+from ..particles import ParticleTable, check_finite
 from .paths import clean_raw_path, relative_to_output, resolve_stack_paths
 
 CS2D_CONVENTIONS = ("pyem", "helicon")

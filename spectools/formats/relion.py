@@ -18,7 +18,7 @@ import pandas as pd
 from ..errors import SpectoolsError
 from ..io.atomic import atomic_output
 from ..io.star import format_star, read_star
-from ..model import ParticleTable, check_finite
+from ..particles import ParticleTable, check_finite
 from .paths import relative_to_output, resolve_stack_paths
 
 #: RELION label -> canonical column, copied without change of unit or sign.

@@ -38,7 +38,8 @@ import pandas as pd
 
 from ..errors import SpectoolsError
 from ..io.spiderdoc import read_doc, write_doc
-from ..model import ALIGNMENT_2D, ParticleTable, check_finite, rotate_xy
+from ..ops.geometry import rotate_xy
+from ..particles import ALIGNMENT_2D, ParticleTable, check_finite
 from .paths import relative_to_output, resolve_stack_paths
 
 #: Known layouts: register count -> (register of each quantity, description).

@@ -29,8 +29,9 @@ from ..io.atomic import OutputSet
 from ..io.mrc import MrcStackWriter
 from ..io.spiderimage import SpiderStackWriter
 from ..io.stacks import StackCache
-from ..model import class_populations, rotate_xy, transformed_direction
-from ..transform import align_images
+from ..ops.geometry import rotate_xy, transformed_direction
+from ..ops.resample import align_images, resize_box
+from ..particles import class_populations
 from .batches import batch_rows, ordered_map, progress, read_batch
 
 AXES = {"horizontal": 0, "vertical": 90}
@@ -195,22 +196,6 @@ def write_aligned_stack(table, output, *, interpolation="fourier", fill="mean",
         files.append(str(sidecar))
     bar.close()
     return summary
-
-
-def resize_box(images, box, fill="zero"):
-    """Crop or pad ``(B, N, N)`` images to ``box`` keeping the centre at ``N//2 -> box//2``."""
-    n = images.shape[-1]
-    if box == n:
-        return images
-    c_in, c_out = n // 2, box // 2
-    out = np.zeros(images.shape[:-2] + (box, box), np.float32)
-    if fill != "zero":
-        out += images.mean(axis=(-2, -1), keepdims=True)
-    lo = max(c_in - c_out, 0)
-    hi = min(c_in - c_out + box, n)
-    dst = lo - (c_in - c_out)
-    out[..., dst:dst + hi - lo, dst:dst + hi - lo] = images[..., lo:hi, lo:hi]
-    return out
 
 
 def _groups(table, output, per_class):

@@ -24,10 +24,12 @@ import numpy as np
 
 from ..errors import SpectoolsError
 from ..io.stacks import StackCache
-from ..model import transformed_direction
-from ..spectra import (axis_angle_from_image, ctf_power_sum, full_plane, half_plane,
-                       normalize_in_mask, power_spectra_sum, rotate90_centred, segment_mask)
-from ..transform import align_images
+from ..ops.axis import axis_angle_from_image
+from ..ops.fourier import full_plane, rotate90_centred
+from ..ops.geometry import transformed_direction
+from ..ops.masks import normalize_in_mask, segment_mask
+from ..ops.power import ctf_power_sum, power_spectra_sum, rotate_power
+from ..ops.resample import align_images
 from .batches import batch_rows, ordered_map, progress, read_batch
 
 #: Segments per class used to measure an unknown axis angle.
@@ -300,20 +302,6 @@ def _angle_bins(rows, axis_offset, size):
         else:
             singles.extend(idx)
     return bins, np.array(sorted(singles), dtype=np.int64)
-
-
-def rotate_power(half, size, angle_deg, mirror=False):
-    """Turn a summed half-plane power spectrum by ``F^m R(angle)``, exactly.
-
-    The spectrum's transform is the autocorrelation of the (masked, padded)
-    images; rotating it with the band-limited Fourier resampling and
-    transforming back rotates the spectrum without interpolating it.
-    """
-    full = full_plane(half, size)
-    acf = np.fft.fftshift(np.fft.ifft2(np.fft.ifftshift(full)).real).astype(np.float32)
-    turned = align_images(acf, angle_deg, 0.0, 0.0, mirror, fill="zero")
-    back = np.fft.fftshift(np.fft.fft2(np.fft.ifftshift(turned)).real)
-    return half_plane(back)
 
 
 def _class_axis_angle(native, axis_angle, class_average_angles):

@@ -2,8 +2,8 @@
 import numpy as np
 
 from ..errors import SpectoolsError
-from ..formats.references import check_references, fill_from_stacks
-from ..model import check_finite
+from ..formats.stack_files import check_references, fill_from_stacks
+from ..particles import check_finite
 
 
 def checked_table(table, *, skip_missing=False, need_alignment=True):

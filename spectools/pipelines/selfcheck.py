@@ -9,7 +9,7 @@ cryoSPARC's 2D poses (``conventions/cryosparc.md``) on each user's own data.
 import numpy as np
 
 from ..io.stacks import StackCache
-from ..transform import align_images
+from ..ops.resample import align_images
 from .batches import read_batch
 
 #: Alternative readings: name -> (psi sign, origin sign).

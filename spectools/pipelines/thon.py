@@ -16,9 +16,9 @@ import dataclasses
 import numpy as np
 
 from ..errors import SpectoolsError
-from ..thon import (METHODS, find_hot_pixels, replace_pixels, welch_power_sum,
-                     whole_power_spectrum)
-from ..spectra import full_plane
+from ..ops.detector import find_hot_pixels, replace_pixels
+from ..ops.fourier import full_plane
+from ..ops.thon_rings import METHODS, welch_power_sum, whole_power_spectrum
 from .batches import ordered_map, progress
 
 

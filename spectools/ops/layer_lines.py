@@ -1,0 +1,44 @@
+"""Layer-line theory: where a helix puts its layer lines and their first Bessel maxima."""
+import numpy as np
+
+
+def layer_lines(twist_deg, rise_a, csym=1, diameter_a=None, max_frequency=0.5,
+                max_order=6):
+    """Predicted layer lines of a helix and the first maxima of their Bessel orders.
+
+    HILL's rule: Bessel order ``n`` (a multiple of ``csym``) with index ``m``
+    lies on the layer line at axial frequency ``Z = n / pitch + m / rise``
+    (``pitch = rise * 360 / |twist|``); its first maximum is at radial
+    frequency ``R = j'_{n,1} / (pi D)`` (``j'_{n,1}`` the first zero of
+    ``J_n'``, ``D`` the helix diameter; ``R = 0`` for ``n = 0``).  Each layer
+    line is listed once, with its lowest order ``|n| <= max_order`` (the one
+    that dominates near the meridian); lines at ``-Z`` mirror those at ``Z``.
+
+    Returns
+    -------
+    list of dict
+        ``z`` (1/Å), ``n``, ``m``, ``r`` (1/Å, None without a diameter), for
+        ``|z| <= max_frequency`` (and ``R <= max_frequency``), sorted by ``z``.
+    """
+    from scipy.special import jnp_zeros
+
+    pitch = rise_a * 360.0 / abs(twist_deg) if twist_deg else np.inf
+    best = {}
+    for n in range(-max_order, max_order + 1):
+        if n % csym:
+            continue
+        radial = None
+        if diameter_a:
+            radial = 0.0 if n == 0 else float(jnp_zeros(abs(n), 1)[0] / (np.pi * diameter_a))
+            if radial > max_frequency:
+                continue
+        for m in range(-int(max_frequency * rise_a) - 2, int(max_frequency * rise_a) + 3):
+            z = n / pitch + m / rise_a
+            if 0 <= z <= max_frequency:
+                key = round(z, 6)
+                if key not in best or abs(n) < abs(best[key]["n"]):
+                    best[key] = {"z": float(z), "n": n, "m": m, "r": radial}
+    lines = list(best.values())
+    lines += [dict(line, z=-line["z"], n=-line["n"], m=-line["m"]) for line in lines
+              if line["z"] > 0]
+    return sorted(lines, key=lambda e: e["z"])

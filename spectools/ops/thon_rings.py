@@ -1,0 +1,292 @@
+"""Thon-ring power spectra: pure array functions.
+
+Conventions (``conventions/spectra.md``): spectra are centred (zero frequency
+at index ``size // 2``), ``kx`` along columns and ``ky`` along rows like the
+images, and a spectral pixel is ``1 / (size * pixel_size)`` 1/Å.
+
+Two estimators of the power spectrum of an image:
+
+``welch``
+    Overlapping tiles (default 512 px, 50% overlap); each tile has its mean
+    and best-fitting plane (a gradient of ice thickness or illumination)
+    removed and is multiplied by a separable Hann taper, so neither its edges
+    nor a ramp make the central cross; ``|FFT|^2`` is averaged over tiles.
+``whole``
+    CTFFIND's: the ``|FFT|^2`` of the whole image, smoothed by cropping its
+    Fourier transform (the image's autocorrelation) to the output box.
+"""
+import numpy as np
+import scipy.fft
+from scipy import ndimage
+
+from .ctf import ctf_2d, electron_wavelength_a
+from .fourier import frequency_grid, full_plane
+
+METHODS = ("welch", "whole")
+
+
+def hann_taper(size):
+    """Separable 2D Hann window (``size`` x ``size``), float32."""
+    w = np.hanning(size + 2)[1:-1].astype(np.float32)   # no zero at the ends
+    return np.outer(w, w)
+
+
+def tile_origins(shape, tile, overlap):
+    """Top-left corners of tiles of ``tile`` px overlapping by ``overlap`` (0..<1).
+
+    Tiles are spread evenly so that the first and last touch the image
+    edges; an image smaller than one tile raises ``ValueError``.
+    """
+    ny, nx = shape
+    if ny < tile or nx < tile:
+        raise ValueError(f"image {nx}x{ny} is smaller than one {tile}-px tile")
+    step = max(1, int(round(tile * (1.0 - overlap))))
+
+    def starts(n):
+        count = int(np.ceil((n - tile) / step)) + 1
+        return np.unique(np.round(np.linspace(0, n - tile, count)).astype(int))
+
+    rows, cols = starts(ny), starts(nx)
+    return [(r, c) for r in rows for c in cols]
+
+
+def _plane_basis(tile):
+    """Orthonormal basis (3, tile*tile) of constant, x and y ramps over a tile."""
+    coords = np.arange(tile, dtype=np.float64) - (tile - 1) / 2.0
+    y, x = np.meshgrid(coords, coords, indexing="ij")
+    basis = np.stack([np.ones_like(x).ravel(), x.ravel(), y.ravel()])
+    return (basis / np.linalg.norm(basis, axis=1, keepdims=True)).astype(np.float32)
+
+
+def welch_power_sum(image, tile=512, overlap=0.5, batch=16, workers=1):
+    """Sum of tapered tile power spectra of one image (half plane, FFT layout).
+
+    Returns
+    -------
+    total : ndarray, float64, (tile, tile//2 + 1)
+        Sum over tiles of ``|rfft2(taper * (tile - plane))|^2 / sum(taper^2)``:
+        divided by the count, white noise of variance ``v`` gives ``v``.
+    count : int
+        Number of tiles.
+    """
+    image = np.asarray(image, np.float32)
+    origins = tile_origins(image.shape, tile, overlap)
+    taper = hann_taper(tile)
+    basis = _plane_basis(tile)
+    total = np.zeros((tile, tile // 2 + 1), np.float64)
+    # Scale so that white noise of variance v gives a flat spectrum of v.
+    scale = 1.0 / float(np.sum(taper.astype(np.float64) ** 2))
+    for start in range(0, len(origins), batch):
+        chunk = origins[start:start + batch]
+        tiles = np.stack([image[r:r + tile, c:c + tile] for r, c in chunk])
+        flat = tiles.reshape(len(chunk), -1)
+        flat -= (flat @ basis.T) @ basis            # mean and plane removed
+        tiles *= taper
+        spectrum = scipy.fft.rfft2(tiles, workers=workers)
+        power = np.square(spectrum.real)
+        power += np.square(spectrum.imag)
+        total += power.sum(axis=0) * scale
+    return total, len(origins)
+
+
+def whole_power_spectrum(image, box, workers=1):
+    """CTFFIND-style spectrum: whole-image ``|FFT|^2`` smoothed to ``box`` x ``box``.
+
+    The image is padded to a square with its mean, its mean removed, its
+    power spectrum computed; the spectrum's transform (the autocorrelation)
+    is cropped to ``box`` x ``box`` under a Hann taper and transformed back:
+    a smoothed spectrum sampled on a ``box`` grid.  Returns a centred
+    spectrum (``box`` x ``box``, float64); white noise of variance ``v`` gives ``v``.
+    """
+    image = np.asarray(image, np.float32)
+    ny, nx = image.shape
+    n = max(ny, nx)
+    square = np.full((n, n), image.mean(), np.float32)
+    square[:ny, :nx] = image
+    square -= square.mean()
+    spectrum = scipy.fft.rfft2(square, workers=workers)
+    power = np.square(np.abs(spectrum)) / (ny * nx)
+    acf = np.fft.fftshift(scipy.fft.irfft2(power, s=(n, n), workers=workers))
+    c, h = n // 2, box // 2
+    crop = acf[c - h:c - h + box, c - h:c - h + box] * hann_taper(box)
+    smooth = scipy.fft.rfft2(np.fft.ifftshift(crop), workers=workers).real
+    return np.maximum(full_plane(smooth, box), 0.0)
+
+
+def resample_spectrum(spectrum, pixel_size_a, target_pixel_a=None, box=None):
+    """Crop (or zero-pad) a centred spectrum to a target Nyquist, then resize to ``box``.
+
+    ``target_pixel_a`` sets the output Nyquist to ``1 / (2 target)``: coarser
+    than the data crops away the empty high frequencies, so the rings are not
+    squeezed near the centre (CTFFIND works at 1.4 Å).  ``box`` then resamples
+    the result (linear interpolation) to that many pixels.
+
+    Returns
+    -------
+    spectrum : ndarray
+    pixel_size_a : float
+        The real-space pixel size the output's frequency axis corresponds to
+        (``Nyquist = 1 / (2 pixel)``).
+    """
+    size = spectrum.shape[-1]
+    out, out_pixel = spectrum, float(pixel_size_a)
+    if target_pixel_a:
+        keep = int(round(size * pixel_size_a / target_pixel_a / 2.0)) * 2
+        c = size // 2
+        if keep <= size:
+            out = spectrum[c - keep // 2:c + keep // 2, c - keep // 2:c + keep // 2]
+        else:
+            out = np.zeros((keep, keep), spectrum.dtype)
+            out[keep // 2 - c:keep // 2 - c + size, keep // 2 - c:keep // 2 - c + size] = spectrum
+        out_pixel = out_pixel * size / keep
+    if box and box != out.shape[-1]:
+        zoom = box / out.shape[-1]
+        # Zoom about the centre pixel so zero frequency stays at index box//2.
+        c_in, c_out = out.shape[-1] // 2, box // 2
+        coords = (np.arange(box) - c_out) / zoom + c_in
+        out = ndimage.map_coordinates(out, np.meshgrid(coords, coords, indexing="ij"), order=1,
+                                      mode="nearest")
+    return out, out_pixel
+
+
+def rotational_average(spectrum, pixel_size_a, ctf=None, bins=None):
+    """1D average of a centred spectrum versus spatial frequency.
+
+    Without ``ctf`` the average is over rings.  With ``ctf`` (a dict of CTF
+    parameters with ``defocus_u_a``, ``defocus_v_a``, ``defocus_angle_deg``,
+    ``voltage_kv``, ``cs_mm``) it is CTFFIND's equiphase average: every pixel
+    is binned at the frequency that has the same CTF phase under the mean
+    defocus, so astigmatic rings average without blurring.
+
+    Returns
+    -------
+    frequency : ndarray
+        Bin centres (1/Å), from 0 to Nyquist, one per spectral pixel.
+    values : ndarray
+    """
+    size = spectrum.shape[-1]
+    s, alpha = frequency_grid(size, pixel_size_a)
+    if ctf is not None:
+        s = equiphase_frequency(s, alpha, ctf)
+    step = 1.0 / (size * pixel_size_a)
+    nbins = bins or size // 2
+    index = np.round(s / step).astype(int)
+    valid = index < nbins
+    total = np.bincount(index[valid], weights=spectrum[valid], minlength=nbins)
+    count = np.bincount(index[valid], minlength=nbins)
+    with np.errstate(invalid="ignore", divide="ignore"):
+        values = total / count
+    return np.arange(nbins) * step, values
+
+
+def equiphase_frequency(s, alpha, ctf):
+    """Frequency under the mean defocus with the same CTF phase as ``(s, alpha)``."""
+    lam = electron_wavelength_a(ctf["voltage_kv"])
+    cs_a = ctf["cs_mm"] * 1e7
+    du, dv = ctf["defocus_u_a"], ctf["defocus_v_a"]
+    d = 0.5 * (du + dv) + 0.5 * (du - dv) * np.cos(2 * (alpha - np.deg2rad(ctf["defocus_angle_deg"])))
+    mean_d = 0.5 * (du + dv)
+    chi = np.pi * lam * d * s ** 2 - 0.5 * np.pi * cs_a * lam ** 3 * s ** 4
+    # Solve pi lam mean_d u - pi/2 Cs lam^3 u^2 = chi for u = s'^2 (smaller root).
+    a = 0.5 * np.pi * cs_a * lam ** 3
+    b = np.pi * lam * mean_d
+    disc = np.maximum(b * b - 4 * a * chi, 0.0)
+    u = (b - np.sqrt(disc)) / (2 * a) if a > 0 else chi / b
+    return np.sqrt(np.maximum(u, 0.0))
+
+
+def ctf_zeros(ctf, max_frequency, count=8):
+    """Spatial frequencies (1/Å) of the first CTF zeros under the mean defocus.
+
+    Zeros where ``chi(s) + arcsin(Q) + phase = k pi`` (``k = 1, 2, ...``).
+    """
+    lam = electron_wavelength_a(ctf["voltage_kv"])
+    cs_a = ctf["cs_mm"] * 1e7
+    d = 0.5 * (ctf["defocus_u_a"] + ctf["defocus_v_a"])
+    offset = np.arcsin(ctf["amplitude_contrast"]) + np.deg2rad(ctf.get("phase_shift_deg", 0.0))
+    a = 0.5 * np.pi * cs_a * lam ** 3
+    b = np.pi * lam * d
+    out = []
+    for k in range(1, 200):
+        target = k * np.pi - offset             # chi = b u - a u^2, u = s^2
+        disc = b * b - 4 * a * target
+        if disc < 0:
+            break
+        u = (b - np.sqrt(disc)) / (2 * a) if a > 0 else target / b
+        s = np.sqrt(u)
+        if s > max_frequency or len(out) >= count:
+            break
+        out.append(float(s))
+    return np.array(out)
+
+
+def ctf_squared_centred(size, pixel_size_a, ctf):
+    """``CTF^2`` on a centred ``size`` grid (for the model half of the display)."""
+    values = ctf_2d((size, size), pixel_size_a, ctf["defocus_u_a"], ctf["defocus_v_a"],
+                    ctf.get("defocus_angle_deg", 0.0), ctf["voltage_kv"], ctf["cs_mm"],
+                    ctf["amplitude_contrast"], ctf.get("phase_shift_deg", 0.0), half=False)
+    return np.fft.fftshift(values ** 2)
+
+
+def box_background(spectrum, size):
+    """Smooth background of a spectrum by box convolution (CTFFIND's way)."""
+    return ndimage.uniform_filter(spectrum, size=size, mode="nearest")
+
+
+def subtracted_amplitude(spectrum):
+    """Amplitude ``sqrt(P)`` minus its box-convolved background (box 1/16 of the size, >= 5 px)."""
+    amplitude = np.sqrt(np.maximum(spectrum, 0.0))
+    return amplitude - box_background(amplitude, max(5, spectrum.shape[-1] // 16))
+
+
+def display_panel(spectrum, pixel_size_a, *, min_res_a=30.0, max_res_a=None, ctf=None,
+                  clip=3.0):
+    """The 2D picture users look at: background-subtracted, normalised, cropped.
+
+    Steps (documented in ``conventions/spectra.md``): amplitude ``sqrt(P)``;
+    minus its box-convolved background (box = 1/16 of the size, at least 5
+    px); the central cross (rows and columns within 1 px of the axes) and
+    everything below ``1/min_res`` set to 0; divided by the robust standard
+    deviation (1.4826 x MAD) in the band ``1/min_res .. 1/max_res``; clipped
+    at ``±clip``; cropped to ``|k| <= 1/max_res``.  With ``ctf`` the right
+    half shows the model ``CTF^2``, normalised the same way (CTFFIND's
+    diagnostic: data left, model right).
+
+    Returns
+    -------
+    panel : ndarray, float32, values in [-clip, clip]
+    extent : float
+        Half-width of the panel in 1/Å.
+    """
+    size = spectrum.shape[-1]
+    c = size // 2
+    nyquist = 0.5 / pixel_size_a
+    top = min(1.0 / max_res_a, nyquist) if max_res_a else nyquist
+    low = 1.0 / min_res_a if min_res_a else 0.0
+    s, _ = frequency_grid(size, pixel_size_a)
+    diff = subtracted_amplitude(spectrum)
+    band = (s >= low) & (s <= top)
+    cross = np.zeros_like(band)
+    cross[c - 1:c + 2, :] = True
+    cross[:, c - 1:c + 2] = True
+    scale = _robust_sigma(diff[band & ~cross])
+    panel = np.clip(diff / scale, -clip, clip)
+    panel[(s < low) | cross] = 0.0
+    if ctf is not None:
+        model = ctf_squared_centred(size, pixel_size_a, ctf)
+        model = model - model[band].mean()
+        model = np.clip(model / _robust_sigma(model[band]), -clip, clip)
+        model[s < low] = 0.0
+        panel[:, c:] = model[:, c:]
+    half = int(np.ceil(top * size * pixel_size_a))
+    lo, hi = max(c - half, 0), min(c + half + 1, size)
+    extent = (hi - lo) / 2.0 / (size * pixel_size_a)
+    return panel[lo:hi, lo:hi].astype(np.float32), extent
+
+
+def _robust_sigma(values):
+    values = values[np.isfinite(values)]
+    if not len(values):
+        return 1.0
+    mad = 1.4826 * np.median(np.abs(values - np.median(values)))
+    return float(mad) if mad > 0 else float(values.std() or 1.0)

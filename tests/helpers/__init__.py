@@ -1,0 +1,2 @@
+"""Test helpers shared across the suite: real fixtures, a test motif, RELION references,
+spectrum measurements.  Nothing here is a test."""
