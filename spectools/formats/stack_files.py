@@ -11,6 +11,7 @@ import numpy as np
 import pandas as pd
 
 from ..errors import SpectoolsError
+from ..io.pixel_size import header_pixel_size_a
 from ..io.stacks import stack_header
 
 
@@ -103,7 +104,8 @@ def fill_from_stacks(table, report):
     """Fill unknown box sizes and pixel sizes from the stack headers, in place.
 
     A header pixel size of 0 or 1 means "unset" (many programs write 1) and
-    is never used.  Returns the list of assumptions made.
+    is never used (:func:`~spectools.io.pixel_size.header_pixel_size_a`).
+    Returns the list of assumptions made.
     """
     d = table.data
     found = report.stacks[report.stacks["exists"] & (report.stacks["error"] == "")]
@@ -117,8 +119,9 @@ def fill_from_stacks(table, report):
     if unknown_box.any():
         d.loc[unknown_box, "box_px"] = nx[unknown_box].astype(np.int64)
         notes.append("box size taken from the stack headers")
-    header_psize = d["image_path"].map(dict(zip(found["path"], found["header_pixel_size_a"])))
-    usable = header_psize.notna() & (header_psize > 0) & ~np.isclose(header_psize.fillna(0), 1.0)
+    header_psize = d["image_path"].map(dict(zip(
+        found["path"], found["header_pixel_size_a"].map(header_pixel_size_a))))
+    usable = header_psize.notna() & (header_psize > 0)
     if "pixel_size_a" not in d:
         d["pixel_size_a"] = np.nan
     unknown_psize = d["pixel_size_a"].isna() & usable

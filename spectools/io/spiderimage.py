@@ -28,7 +28,6 @@ Fourier-format files and indexed stacks are refused with a
 """
 from __future__ import annotations
 
-import contextlib
 import datetime
 import os
 from pathlib import Path
@@ -36,7 +35,9 @@ from pathlib import Path
 import numpy as np
 
 from ..errors import SpectoolsError
-from .atomic import atomic_output
+from .atomic import AtomicWriter, atomic_output
+from .pixel_size import header_pixel_size_a
+from .stats import RunningStats
 
 #: 1-based header word positions.
 WORDS = {"NZ": 1, "NY": 2, "IREC": 3, "IFORM": 5, "IMAMI": 6, "FMAX": 7, "FMIN": 8,
@@ -107,7 +108,8 @@ def read_spider_header(path):
     dict
         ``nx``, ``ny``, ``n`` (number of images; 1 for a simple image),
         ``stack`` (bool), ``byteorder`` (``"<"`` or ``">"``),
-        ``pixel_size_a`` (word 38, 0.0 when unset), ``labbyt``, ``labrec``,
+        ``pixel_size_a`` (word 38; 0.0 when unset, see
+        :mod:`spectools.io.pixel_size`), ``labbyt``, ``labrec``,
         ``lenbyt``, ``iform``, ``data_offset`` (bytes before the first
         image's data), ``image_stride`` (bytes from one image's data to the
         next), ``words`` (the overall header as float64, 256 values).
@@ -154,10 +156,8 @@ def read_spider_header(path):
         what = f"{n} images of " if istack > 0 else "an image of "
         raise SpectoolsError(f"truncated SPIDER file: its header announces {what}{nx}x{ny} "
                              f"({expected} bytes) but the file has {size} bytes", path)
-    # The shortest decimal that is this float32 (1.31, not 1.3099999427...).
-    pixsiz = float(str(np.float32(_word(words, "PIXSIZ"))))
     return {"nx": nx, "ny": ny, "n": n, "stack": istack > 0, "byteorder": order,
-            "pixel_size_a": pixsiz if np.isfinite(pixsiz) and pixsiz > 0 else 0.0,
+            "pixel_size_a": header_pixel_size_a(_word(words, "PIXSIZ")),
             "labbyt": labbyt, "labrec": labrec, "lenbyt": lenbyt, "iform": iform,
             "data_offset": data_offset, "image_stride": stride, "words": words}
 
@@ -292,27 +292,6 @@ def _check_byteorder(byteorder):
     return aliases[byteorder]
 
 
-def _stats(images):
-    """``(count, min, max, mean, M2)`` in float64, for merging with :func:`_merge_stats`."""
-    a = np.asarray(images, dtype=np.float64)
-    if a.size == 0:
-        return 0, np.inf, -np.inf, 0.0, 0.0
-    mean = a.mean()
-    return a.size, a.min(), a.max(), mean, float(((a - mean) ** 2).sum())
-
-
-def _merge_stats(s, t):
-    # Chan et al.'s pairwise update: exact mean and variance of the union
-    # without keeping the data or summing squares of large numbers.
-    n = s[0] + t[0]
-    if n == 0:
-        return s
-    delta = t[3] - s[3]
-    mean = s[3] + delta * t[0] / n
-    m2 = s[4] + t[4] + delta * delta * s[0] * t[0] / n
-    return n, min(s[1], t[1]), max(s[2], t[2]), mean, m2
-
-
 def _header(nx, ny, *, istack, maxim, imgnum, pixel_size_a, stats, byteorder, now, title):
     """One header of ``LABBYT`` bytes in ``byteorder``."""
     _, labrec, labbyt = header_geometry(nx)
@@ -333,13 +312,12 @@ def _header(nx, ny, *, istack, maxim, imgnum, pixel_size_a, stats, byteorder, no
     put("MAXIM", maxim)
     put("IMGNUM", imgnum)
     put("PIXSIZ", pixel_size_a)
-    if stats is not None and stats[0] > 0:
-        count, fmin, fmax, mean, m2 = stats
+    if stats is not None and stats.count > 0:
         put("IMAMI", 1)
-        put("FMAX", fmax)
-        put("FMIN", fmin)
-        put("AV", mean)
-        put("SIG", np.sqrt(m2 / count))  # population standard deviation
+        put("FMAX", stats.max)
+        put("FMIN", stats.min)
+        put("AV", stats.mean)
+        put("SIG", stats.std)  # population standard deviation
     raw = bytearray(words.astype(byteorder + "f4").tobytes())
     # Characters are stored as they are, whatever the byte order of the numbers.
     raw[_DATE_BYTES] = f"{now.day:02d}-{_MONTHS[now.month - 1]}-{now.year:04d}".encode()
@@ -365,7 +343,7 @@ def _as_images(images, path):
     return a
 
 
-class SpiderStackWriter:
+class SpiderStackWriter(AtomicWriter):
     """Write a SPIDER stack image by image, atomically.
 
     Images are appended to a temporary file beside ``path``; :meth:`close`
@@ -395,7 +373,6 @@ class SpiderStackWriter:
     """
 
     def __init__(self, path, shape, pixel_size_a=0.0, byteorder="<", *, title=""):
-        self.path = Path(path)
         self.byteorder = _check_byteorder(byteorder)
         ny, nx = (int(s) for s in shape)
         if nx < 1 or ny < 1:
@@ -405,18 +382,13 @@ class SpiderStackWriter:
         self.title = title
         self.count = 0
         self._now = datetime.datetime.now()
-        self._stats = _stats(np.empty(0))
+        self._stats = RunningStats()
         self._labbyt = header_geometry(nx)[2]
-        self._exits = contextlib.ExitStack()
-        # atomic_output's handle is a seekable binary file: the overall
-        # header can be rewritten in place at close().
-        self._fh = self._exits.enter_context(atomic_output(self.path, "wb"))
-        try:
-            # Placeholder; rewritten by close() once MAXIM is known.
-            self._fh.write(self._overall_header())
-        except BaseException as exc:
-            self._exits.__exit__(type(exc), exc, exc.__traceback__)
-            raise
+        super().__init__(path)
+
+    def _begin(self):
+        # Placeholder; rewritten by close() once MAXIM is known.
+        self.file.write(self._overall_header())
 
     def _overall_header(self):
         ny, nx = self.shape
@@ -426,7 +398,7 @@ class SpiderStackWriter:
 
     def write(self, batch):
         """Append one image ``(ny, nx)`` or a batch ``(k, ny, nx)``."""
-        if self._fh is None:
+        if self.file is None:
             raise SpectoolsError("the SPIDER stack writer is closed", self.path)
         batch = _as_images(batch, self.path)
         if batch.shape[1:] != self.shape:
@@ -438,51 +410,24 @@ class SpiderStackWriter:
         # Headers and data of the whole batch in one buffer, one write.
         out = np.empty((len(batch), head_words + ny * nx), dtype=dtype)
         out[:, head_words:] = batch.reshape(len(batch), -1)
-        for i, image in enumerate(batch):
-            stats = _stats(out[i, head_words:])
+        for i in range(len(batch)):
+            # Statistics of the values as stored (float32), per image and overall.
+            stats = RunningStats.of(out[i, head_words:])
             out[i, :head_words] = np.frombuffer(
                 _header(nx, ny, istack=0, maxim=0, imgnum=self.count + i + 1,
                         pixel_size_a=self.pixel_size_a, stats=stats,
                         byteorder=self.byteorder, now=self._now, title=self.title),
                 dtype=dtype)
-            self._stats = _merge_stats(self._stats, stats)
-        out.tofile(self._fh)
+            self._stats.merge(stats)
+        out.tofile(self.file)
         self.count += len(batch)
 
-    def close(self):
-        """Finish the overall header and move the stack into place."""
-        if self._fh is None:
-            return
-        try:
-            self._fh.seek(0)
-            self._fh.write(self._overall_header())
-            self._fh.seek(0, os.SEEK_END)
-            self._fh.truncate()
-        except BaseException as exc:
-            self._fh = None
-            self._exits.__exit__(type(exc), exc, exc.__traceback__)
-            raise
-        self._fh = None
-        self._exits.close()
-
-    def abort(self):
-        """Discard everything written; ``path`` is left as it was."""
-        if self._fh is None:
-            return
-        self._fh = None
-        err = RuntimeError("SPIDER stack writing aborted")
-        with contextlib.suppress(RuntimeError):
-            self._exits.__exit__(RuntimeError, err, None)
-
-    def __enter__(self):
-        return self
-
-    def __exit__(self, exc_type, exc, tb):
-        if exc_type is None:
-            self.close()
-        else:
-            self.abort()
-        return False
+    def _finish(self):
+        """Rewrite the overall header now that MAXIM and the statistics are known."""
+        self.file.seek(0)
+        self.file.write(self._overall_header())
+        self.file.seek(0, os.SEEK_END)
+        self.file.truncate()
 
 
 def write_spider(path, images, pixel_size_a=0.0, stack=None, byteorder="<", *, title=""):
@@ -519,7 +464,7 @@ def write_spider(path, images, pixel_size_a=0.0, stack=None, byteorder="<", *, t
                              "write a stack", path)
     ny, nx = a.shape[1:]
     header = _header(nx, ny, istack=0, maxim=0, imgnum=0, pixel_size_a=float(pixel_size_a or 0),
-                     stats=_stats(a[0].astype(np.float32)), byteorder=byteorder,
+                     stats=RunningStats.of(a[0].astype(np.float32)), byteorder=byteorder,
                      now=datetime.datetime.now(), title=title)
     with atomic_output(path) as fh:
         fh.write(header)

@@ -1,8 +1,10 @@
-"""Image stacks of any supported format, opened once and memory-mapped.
+"""Particle image stacks of any supported format: headers, memory maps, cached reads.
 
 SPIDER files are recognised by their extension (``.spi``, ``.stk``,
 ``.spider``, ``.dat`` images are rare enough not to guess); everything else
-is read as MRC.
+is read as MRC (:func:`spectools.io.mrc.read_mrc_layout`).  Every function
+here reports the header pixel size through the one rule of
+:mod:`spectools.io.pixel_size` (0 when unset).
 """
 import collections
 import os
@@ -12,6 +14,7 @@ from pathlib import Path
 import numpy as np
 
 from ..errors import SpectoolsError
+from .positioned import read_at
 
 SPIDER_EXTENSIONS = (".spi", ".stk", ".spider")
 
@@ -30,9 +33,9 @@ def stack_header(path):
         stack = open_spider_stack(path)
         n, ny, nx = stack.shape
         return StackHeader(n, ny, nx, float(getattr(stack, "pixel_size_a", 0.0) or 0.0))
-    from .mrc import read_mrc_header
-    h = read_mrc_header(path)
-    return StackHeader(h["n"], h["ny"], h["nx"], h["pixel_size_a"])
+    from .mrc import read_mrc_layout
+    layout = read_mrc_layout(path)
+    return StackHeader(layout.n, layout.ny, layout.nx, layout.pixel_size_a)
 
 
 def open_stack(path):
@@ -62,20 +65,21 @@ def stack_layout(path):
                 "dtype": np.dtype(np.float32).newbyteorder(h["byteorder"]),
                 "offset": h["data_offset"], "stride": h["image_stride"],
                 "pixel_size_a": h["pixel_size_a"]}
-    from .mrc import read_checked_mrc_header
-    h = read_checked_mrc_header(path)
-    return {"n": h["n"], "ny": h["ny"], "nx": h["nx"], "dtype": h["dtype"],
-            "offset": h["offset"], "stride": h["ny"] * h["nx"] * h["dtype"].itemsize,
-            "pixel_size_a": h["pixel_size_a"]}
+    from .mrc import read_mrc_layout
+    layout = read_mrc_layout(path)
+    return {"n": layout.n, "ny": layout.ny, "nx": layout.nx, "dtype": layout.dtype,
+            "offset": layout.offset, "stride": layout.section_bytes,
+            "pixel_size_a": layout.pixel_size_a}
 
 
 class StackCache:
     """Reads images from stacks, each opened once, with positioned reads.
 
-    Images are read with ``os.pread`` into fresh buffers rather than through
-    memory maps: mapped pages stay resident and would make a pipeline's
-    memory grow with the size of its input.  Runs of consecutive images are
-    read in one call.  Safe to use from several threads.
+    Images are read with positioned reads
+    (:func:`~spectools.io.positioned.read_at`) into fresh buffers rather than
+    through memory maps: mapped pages stay resident and would make a
+    pipeline's memory grow with the size of its input.  Runs of consecutive
+    images are read in one call.  Safe to use from several threads.
 
     Parameters
     ----------
@@ -126,7 +130,7 @@ class StackCache:
                 stop += 1
             count = stop - start
             offset = lay["offset"] + int(sorted_idx[start]) * lay["stride"]
-            buf = os.pread(lay["fd"], size * count, offset)
+            buf = read_at(lay["fd"], size * count, offset)
             if len(buf) != size * count:
                 raise SpectoolsError("truncated stack: could not read image "
                                      f"{int(sorted_idx[start]) + 1}", path)

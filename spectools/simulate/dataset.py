@@ -2,7 +2,6 @@
 from __future__ import annotations
 
 import json
-import math
 from pathlib import Path
 
 import numpy as np
@@ -20,37 +19,6 @@ from .segments import (
     _number,
     _render_into,
 )
-
-
-class _Stats:
-    """Running min, max, mean and standard deviation of the data of one MRC file."""
-
-    def __init__(self):
-        self.n, self.total, self.squares = 0, 0.0, 0.0
-        self.min, self.max = math.inf, -math.inf
-
-    def add(self, data):
-        self.n += data.size
-        # Per image in float32 (no temporaries; ample for header statistics),
-        # across images in float64.
-        flat = data.reshape(len(data), -1)
-        self.total += float(flat.sum(axis=1).sum(dtype=np.float64))
-        self.squares += float(np.einsum("ij,ij->i", flat, flat).sum(dtype=np.float64))
-        self.min, self.max = min(self.min, float(data.min())), max(self.max, float(data.max()))
-
-    def write(self, header):
-        mean = self.total / self.n
-        header.dmin, header.dmax, header.dmean = self.min, self.max, mean
-        header.rms = math.sqrt(max(self.squares / self.n - mean * mean, 0.0))
-
-
-def _open_stack(tmp, n, box, pixel_size_a):
-    import mrcfile
-
-    mrc = mrcfile.new_mmap(tmp, (n, box, box), mrc_mode=2, overwrite=True)
-    mrc.set_image_stack()
-    mrc.voxel_size = pixel_size_a
-    return mrc
 
 
 def simulate_dataset(folder, helices, n_per_class, box, pixel_size_a, *, seed=0,
@@ -107,7 +75,8 @@ def simulate_dataset(folder, helices, n_per_class, box, pixel_size_a, *, seed=0,
     import pandas as pd
 
     from ..formats import write_particles
-    from ..io.atomic import atomic_output, atomic_path
+    from ..io.atomic import atomic_output
+    from ..io.mrc import MrcStackWriter
     from ..particles import ParticleTable
 
     # ---- everything is checked before anything is written
@@ -173,43 +142,29 @@ def simulate_dataset(folder, helices, n_per_class, box, pixel_size_a, *, seed=0,
     stacks = [folder / f"segments_{i + 1:03d}.mrcs" for i in range(n_stacks)]
     paths = {"stacks": stacks, "canonical": folder / "canonical.mrcs",
              "truth": folder / "truth.json"}
-    canonical_stats = _Stats()
     # Work buffers reused for every batch: allocating fresh pages for each
     # batch costs page faults that stall while the kernel writes back stacks.
     batch = min(_BATCH, stack_size, total)
     raw_buffer = np.empty((batch, box, box), np.float32)
     canonical_buffer = np.empty_like(raw_buffer)
     noise_buffer = np.empty_like(raw_buffer) if noise_sigma > 0 else None
-    with atomic_path(paths["canonical"]) as canonical_tmp:
-        canonical_mrc = _open_stack(canonical_tmp, total, box, pixel_size_a)
-        try:
-            for s, stack in enumerate(stacks):
-                first, last = s * stack_size, min((s + 1) * stack_size, total)
-                with atomic_path(stack) as tmp:
-                    mrc = _open_stack(tmp, last - first, box, pixel_size_a)
-                    stats = _Stats()
-                    try:
-                        for b in range(first, last, _BATCH):
-                            rows = np.arange(b, min(b + _BATCH, last))
-                            raw, canonical = raw_buffer[:len(rows)], canonical_buffer[:len(rows)]
-                            for c in np.unique(class_index[rows]):
-                                sel = rows[class_index[rows] == c]
-                                _render_into(helices[c], box, pixel_size_a, psi[sel], ox[sel],
-                                             oy[sel], mirror[sel], phase[sel], phi0[sel], ctf,
-                                             raw, canonical, rows=sel - b)
-                            if noise_sigma > 0:
-                                # Drawn in row order: the data do not depend on the batching.
-                                _add_noise(raw, noise_sigma, noise_rng, noise_buffer)
-                            mrc.data[b - first:rows[-1] + 1 - first] = raw
-                            canonical_mrc.data[b:rows[-1] + 1] = canonical
-                            stats.add(raw)
-                            canonical_stats.add(canonical)
-                        stats.write(mrc.header)
-                    finally:
-                        mrc.close()
-            canonical_stats.write(canonical_mrc.header)
-        finally:
-            canonical_mrc.close()
+    with MrcStackWriter(paths["canonical"], total, (box, box), pixel_size_a) as canonical_out:
+        for s, stack in enumerate(stacks):
+            first, last = s * stack_size, min((s + 1) * stack_size, total)
+            with MrcStackWriter(stack, last - first, (box, box), pixel_size_a) as raw_out:
+                for b in range(first, last, _BATCH):
+                    rows = np.arange(b, min(b + _BATCH, last))
+                    raw, canonical = raw_buffer[:len(rows)], canonical_buffer[:len(rows)]
+                    for c in np.unique(class_index[rows]):
+                        sel = rows[class_index[rows] == c]
+                        _render_into(helices[c], box, pixel_size_a, psi[sel], ox[sel],
+                                     oy[sel], mirror[sel], phase[sel], phi0[sel], ctf,
+                                     raw, canonical, rows=sel - b)
+                    if noise_sigma > 0:
+                        # Drawn in row order: the data do not depend on the batching.
+                        _add_noise(raw, noise_sigma, noise_rng, noise_buffer)
+                    raw_out.write(raw)
+                    canonical_out.write(canonical)
 
     # ---- metadata
     stack_of = np.arange(total) // stack_size

@@ -1,10 +1,9 @@
-"""Micrographs, movies, gain and dark references: spectools.io.frames and spectools.ops.detector.
+"""Micrographs, movies, gain and dark references: spectools.io.frames and spectools.io.tiff.
 
 Files are written here with mrcfile and tifffile (and by hand where those
 cannot write a layout: MRC mode 101, IMOD's unsigned mode 0, EER pages) and
 read back frame by frame.
 """
-import os
 import struct
 import warnings
 
@@ -12,11 +11,12 @@ import mrcfile
 import numpy as np
 import pytest
 
+from helpers.errors import raises_one_line
 from helpers.fixtures import real_fixture
+from helpers.preads import record_preads
+from helpers.raw_mrc import pack_4bit, write_raw_mrc
 from spectools.errors import SpectoolsError
-from spectools.io import frames as movies
-from spectools.ops.detector import (apply_gain_dark, check_reference_shape, reference_notes,
-                                    rotate_flip)
+from spectools.io import tiff
 from spectools.io.frames import open_frames, read_reference
 
 tifffile = pytest.importorskip("tifffile")
@@ -26,23 +26,6 @@ try:
     HAVE_EER = bool(imagecodecs.EER.available)
 except (ImportError, AttributeError):
     HAVE_LZW = HAVE_EER = False
-
-
-def raises_one_line(path, match):
-    """pytest.raises for a SpectoolsError whose one-line message names ``path``."""
-    class Check:
-        def __enter__(self):
-            self.ctx = pytest.raises(SpectoolsError, match=match)
-            self.info = self.ctx.__enter__()
-            return self.info
-
-        def __exit__(self, *exc):
-            suppressed = self.ctx.__exit__(*exc)
-            message = str(self.info.value)
-            assert "\n" not in message
-            assert message.startswith(f"{path}: ")
-            return suppressed
-    return Check()
 
 
 def stack(n=5, ny=12, nx=10, dtype=np.uint16, seed=0):
@@ -98,31 +81,11 @@ def test_micrograph_is_one_frame_and_pixel_size_one_is_unknown(tmp_path):
     assert open_frames(path).pixel_size_a == 0.0
 
 
-def write_raw_mrc(path, packed, nx, ny, nz, mode, imod_flags=None, pixel=1.5):
-    """An MRC file written byte by byte (mrcfile writes neither mode 101 nor IMOD flags)."""
-    h = np.zeros((), dtype=mrcfile.dtypes.HEADER_DTYPE)
-    h["nx"], h["ny"], h["nz"], h["mode"] = nx, ny, nz, mode
-    h["mx"], h["my"], h["mz"] = nx, ny, 1
-    h["cella"] = (nx * pixel, ny * pixel, pixel)
-    h["cellb"] = (90, 90, 90)
-    h["mapc"], h["mapr"], h["maps"] = 1, 2, 3
-    h["map"], h["machst"], h["nversion"] = b"MAP ", (0x44, 0x44, 0, 0), 20141
-    raw = bytearray(h.tobytes())
-    if imod_flags is not None:
-        raw[152:160] = struct.pack("<ii", movies.IMOD_STAMP, imod_flags)
-    path.write_bytes(bytes(raw) + packed)
-
-
 @pytest.mark.parametrize("nx", [6, 5])
 def test_mrc_mode_101_four_bit(tmp_path, nx):
     ny, nz = 3, 2
     data = (np.arange(nz * ny * nx) * 7 % 16).reshape(nz, ny, nx).astype(np.uint8)
-    # Two pixels per byte, the first in the low nibble; an odd row ends with a half byte.
-    padded = np.zeros((nz, ny, nx + nx % 2), np.uint8)
-    padded[..., :nx] = data
-    packed = (padded[..., 0::2] | (padded[..., 1::2] << 4)).astype(np.uint8)
-    path = tmp_path / "four.mrc"
-    write_raw_mrc(path, packed.tobytes(), nx, ny, nz, 101)
+    path = write_raw_mrc(tmp_path / "four.mrc", pack_4bit(data), nx, ny, nz, 101)
     with open_frames(path) as src:
         assert (src.n_frames, src.shape, src.dtype, src.pixel_size_a) == (2, (3, nx), np.uint8, 1.5)
         for i in range(nz):
@@ -144,14 +107,7 @@ def test_frames_are_read_one_at_a_time(tmp_path, monkeypatch):
     path = tmp_path / "long.mrcs"
     with mrcfile.new(path) as mrc:
         mrc.set_data(data)
-    reads = []
-    real_pread = os.pread
-
-    def spy(fd, size, offset):
-        reads.append((size, offset))
-        return real_pread(fd, size, offset)
-
-    monkeypatch.setattr(os, "pread", spy)
+    reads = record_preads(monkeypatch)
     with open_frames(path) as src:
         reads.clear()
         np.testing.assert_array_equal(src.read(39), data[39])
@@ -261,7 +217,7 @@ def test_imagej_stack_behind_one_page(tmp_path):
 
 def test_tiff_4bit_packed_super_resolution(tmp_path, monkeypatch):
     # IMOD's 4-bit K2/K3 TIFFs are recognised by size alone; pretend 3x2 is such a size.
-    monkeypatch.setattr(movies, "TIFF_4BIT_SIZES", frozenset({(3, 2)}))
+    monkeypatch.setattr(tiff, "TIFF_4BIT_SIZES", frozenset({(3, 2)}))
     pixels = np.array([[1, 2, 3, 4, 5, 6], [7, 8, 9, 10, 11, 15]], np.uint8)
     packed = pixels[:, 0::2] | (pixels[:, 1::2] << 4)
     path = tmp_path / "k3.tif"
@@ -336,7 +292,8 @@ def test_unknown_missing_and_empty_files(tmp_path):
         open_frames(text)
     short = tmp_path / "short.tif"
     short.write_bytes(b"hello")
-    with raises_one_line(short, "neither a TIFF nor an MRC file"):
+    with raises_one_line(short, r"neither a TIFF nor a readable MRC file \(5 bytes, shorter "
+                                r"than an MRC header\)"):
         open_frames(short)
     png = tmp_path / "image.mrc"
     png.write_bytes(b"\x89PNG\r\n\x1a\n" + bytes(2000))
@@ -433,109 +390,32 @@ def test_real_imagej_stack(name):
 
 # ------------------------------------------------------------------------ references
 
-# An asymmetric 3x4 image as relion_display shows it: row 0 at the top.
-G = np.array([[1, 2, 3, 4],
-              [5, 6, 7, 8],
-              [9, 10, 11, 12]], np.float32)
-
-
-def test_rotation_and_flip_follow_relion():
-    # --gain_rot 1: 90 degrees clockwise on screen; the left column, read bottom
-    # to top, becomes the top row (MotionCor2's RotGain 1, ImageOp::rotate90).
-    np.testing.assert_array_equal(rotate_flip(G, rot=1), [[9, 5, 1],
-                                                          [10, 6, 2],
-                                                          [11, 7, 3],
-                                                          [12, 8, 4]])
-    np.testing.assert_array_equal(rotate_flip(G, rot=2), [[12, 11, 10, 9],
-                                                          [8, 7, 6, 5],
-                                                          [4, 3, 2, 1]])
-    np.testing.assert_array_equal(rotate_flip(G, rot=3), [[4, 8, 12],
-                                                          [3, 7, 11],
-                                                          [2, 6, 10],
-                                                          [1, 5, 9]])
-    # --gain_flip 1: upside down; 2: left to right.
-    np.testing.assert_array_equal(rotate_flip(G, flip=1), [[9, 10, 11, 12],
-                                                           [5, 6, 7, 8],
-                                                           [1, 2, 3, 4]])
-    np.testing.assert_array_equal(rotate_flip(G, flip=2), [[4, 3, 2, 1],
-                                                           [8, 7, 6, 5],
-                                                           [12, 11, 10, 9]])
-    # Rotation first, then the flip (MotioncorrRunner::prepareGainReference).
-    np.testing.assert_array_equal(rotate_flip(G, rot=1, flip=1), [[12, 8, 4],
-                                                                  [11, 7, 3],
-                                                                  [10, 6, 2],
-                                                                  [9, 5, 1]])
-    np.testing.assert_array_equal(rotate_flip(G, rot=1, flip=2), [[1, 5, 9],
-                                                                  [2, 6, 10],
-                                                                  [3, 7, 11],
-                                                                  [4, 8, 12]])
-
-
-def relion_rotate_flip(src, rot, flip):
-    """RELION's loops, transcribed: ImageOp::rotate90/180/270 then flipY/flipX."""
-    ny, nx = src.shape
-    if rot in (1, 3):
-        out = np.empty((nx, ny), src.dtype)
-    else:
-        out = np.empty_like(src)
-    for y in range(ny):
-        for x in range(nx):
-            if rot == 0:
-                out[y, x] = src[y, x]
-            elif rot == 1:
-                out[x, ny - 1 - y] = src[y, x]
-            elif rot == 2:
-                out[ny - 1 - y, nx - 1 - x] = src[y, x]
-            else:
-                out[nx - 1 - x, y] = src[y, x]
-    src, (ny, nx) = out, out.shape
-    out = np.empty_like(src)
-    for y in range(ny):
-        for x in range(nx):
-            if flip == 0:
-                out[y, x] = src[y, x]
-            elif flip == 1:
-                out[y, x] = src[ny - 1 - y, x]
-            else:
-                out[y, x] = src[y, nx - 1 - x]
-    return out
-
-
-@pytest.mark.parametrize("rot", [0, 1, 2, 3])
-@pytest.mark.parametrize("flip", [0, 1, 2])
-def test_rotate_flip_matches_relion_loops(rot, flip):
-    image = np.random.default_rng(rot * 3 + flip).normal(size=(5, 7)).astype(np.float32)
-    np.testing.assert_array_equal(rotate_flip(image, rot, flip),
-                                  relion_rotate_flip(image, rot, flip))
-
-
-def test_bad_rot_and_flip():
-    with pytest.raises(SpectoolsError, match="--gain-rot must be 0, 1, 2 or 3"):
-        rotate_flip(G, rot=4)
-    with pytest.raises(SpectoolsError, match="--gain-flip must be 0"):
-        rotate_flip(G, flip=3)
+# An asymmetric image: any flip or rotation would show.
+REF = np.array([[1, 2, 3, 4],
+                [5, 6, 7, 8],
+                [9, 10, 11, 12]], np.float32)
 
 
 def test_read_reference_mrc_and_tiff(tmp_path):
+    # As stored in RELION's orientation, never rotated (ops.detector.rotate_flip does that).
     mrc_path = tmp_path / "gain.mrc"
     with mrcfile.new(mrc_path) as mrc:
-        mrc.set_data(G)
-    np.testing.assert_array_equal(read_reference(mrc_path), G)
-    np.testing.assert_array_equal(read_reference(mrc_path, rot=1, flip=2),
-                                  rotate_flip(G, 1, 2))
+        mrc.set_data(REF)
+    np.testing.assert_array_equal(read_reference(mrc_path), REF)
     # A TIFF reference is turned upside down like TIFF frames, so that RELION's
     # rot/flip values carry over; an EPU .gain is not (RELION reverts the flip).
     tif_path, epu_path = tmp_path / "gain.tif", tmp_path / "gain.gain"
-    tifffile.imwrite(tif_path, G)
-    tifffile.imwrite(epu_path, G)
-    np.testing.assert_array_equal(read_reference(tif_path), G[::-1])
-    np.testing.assert_array_equal(read_reference(tif_path, orientation="stored", rot=3),
-                                  rotate_flip(G, 3))
-    np.testing.assert_array_equal(read_reference(epu_path), G)
+    tifffile.imwrite(tif_path, REF)
+    tifffile.imwrite(epu_path, REF)
+    np.testing.assert_array_equal(read_reference(tif_path), REF[::-1])
+    np.testing.assert_array_equal(read_reference(tif_path, orientation="stored"), REF)
+    np.testing.assert_array_equal(read_reference(epu_path), REF)
+    with pytest.raises(TypeError):
+        read_reference(mrc_path, rot=1)  # rotation is the caller's
 
 
-def test_reference_values_must_be_finite_zeros_are_noted(tmp_path):
-    bad = G.copy()
+def test_reference_values_must_be_finite(tmp_path):
+    bad = REF.copy()
     bad[2, 1] = np.nan
     path = tmp_path / "nan.mrc"
     with warnings.catch_warnings():
@@ -544,47 +424,3 @@ def test_reference_values_must_be_finite_zeros_are_noted(tmp_path):
             mrc.set_data(bad)
     with raises_one_line(path, r"1 NaN or infinite pixels \(first at x=1, y=2\)"):
         read_reference(path)
-    dead = G.copy()
-    dead[0, :2] = 0
-    path = tmp_path / "dead.mrc"
-    with mrcfile.new(path) as mrc:
-        mrc.set_data(dead)
-    gain = read_reference(path)
-    notes = reference_notes(gain)
-    assert len(notes) == 1 and notes[0].startswith("2 zero pixels")
-    assert reference_notes(G) == []
-
-
-def test_reference_shape_messages(tmp_path):
-    path = tmp_path / "gain.mrc"
-    assert check_reference_shape(path, np.zeros((4, 3)), (4, 3)) is None
-    assert check_reference_shape(path, np.zeros((3, 4)), (4, 3), rot=1) is None
-    with raises_one_line(path, r"gain reference is 4x3 pixels but the frames are 3x4 "
-                               r"\(width x height\); --gain-rot 1 or 3 makes it fit"):
-        check_reference_shape(path, np.zeros((3, 4)), (4, 3))
-    with raises_one_line(path, r"4x3 after --gain-rot 1\).*--gain-rot 0 or 2 makes it fit"):
-        check_reference_shape(path, (4, 3), (4, 3), rot=1)
-    with raises_one_line(path, "twice the frame size: a super-resolution reference"):
-        check_reference_shape(path, np.zeros((8, 6)), (4, 3))
-    with raises_one_line(path, "super-resolution.*--gain-rot 1 or 3"):
-        check_reference_shape(path, np.zeros((6, 8)), (4, 3))
-    with raises_one_line(path, "frames are twice the reference's size"):
-        check_reference_shape(path, np.zeros((4, 3)), (8, 6))
-    with raises_one_line(path, r"gain reference is 5x5 pixels but the frames are 3x3 "
-                               r"\(width x height\)$"):
-        check_reference_shape(path, np.zeros((5, 5)), (3, 3))
-
-
-def test_apply_gain_dark_is_pure():
-    frame = np.array([[10, 20], [30, 40]], np.uint16)
-    gain = np.array([[1.0, 0.5], [2.0, 0.0]], np.float32)
-    dark = np.array([[1, 2], [3, 4]], np.float32)
-    out = apply_gain_dark(frame, gain, dark)
-    assert out.dtype == np.float32
-    np.testing.assert_array_equal(out, [[9, 9], [54, 0]])
-    np.testing.assert_array_equal(frame, [[10, 20], [30, 40]])
-    np.testing.assert_array_equal(apply_gain_dark(frame, gain=gain), [[10, 10], [60, 0]])
-    np.testing.assert_array_equal(apply_gain_dark(frame, dark=dark), [[9, 18], [27, 36]])
-    np.testing.assert_array_equal(apply_gain_dark(frame), frame)
-    movie = np.stack([frame, frame])
-    np.testing.assert_array_equal(apply_gain_dark(movie, gain, dark), [out, out])

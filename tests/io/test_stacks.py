@@ -1,11 +1,15 @@
 """Image stacks: memory-mapped MRC and SPIDER, permissive headers, bad files."""
+import os
+
 import mrcfile
 import numpy as np
 import pytest
 
 from helpers.fixtures import real_fixture
+from helpers.preads import record_preads
 from spectools.errors import SpectoolsError
-from spectools.io.mrc import read_mrc_header
+from spectools.io.frames import open_frames
+from spectools.io.mrc import read_mrc_layout
 from spectools.io.spiderimage import write_spider
 from spectools.io.stacks import StackCache, open_stack, stack_header
 
@@ -44,7 +48,7 @@ def test_big_endian_mrc(tmp_path):
     path = tmp_path / "be.mrcs"
     with mrcfile.new(path) as mrc:
         mrc.set_data(data)
-    assert read_mrc_header(path)["dtype"] == np.dtype(">f4")
+    assert read_mrc_layout(path).dtype == np.dtype(">f4")
     np.testing.assert_array_equal(open_stack(path), data)
 
 
@@ -69,3 +73,47 @@ def test_bad_stacks(tmp_path):
         open_stack(junk)
     with pytest.raises(SpectoolsError, match="image stack not found"):
         StackCache().read(tmp_path / "absent.mrcs", [0])
+
+
+@pytest.mark.parametrize("voxel_size, expected", [(1.0, 0.0), (0.0, 0.0), (0.834, 0.834)])
+def test_every_path_reports_the_same_pixel_size(tmp_path, voxel_size, expected):
+    # 1.0 is what writers that know nothing leave in the header: unknown, like 0.
+    path = tmp_path / "p.mrcs"
+    with mrcfile.new(path) as mrc:
+        mrc.set_data(np.zeros((2, 8, 8), np.float32))
+        mrc.voxel_size = voxel_size
+    cache = StackCache()
+    with open_frames(path) as frames:
+        reported = [stack_header(path).pixel_size_a, cache.layout(path)["pixel_size_a"],
+                    frames.pixel_size_a]
+    cache.close()
+    assert reported == [expected] * 3
+    spider = tmp_path / "p.spi"
+    write_spider(spider, np.zeros((2, 8, 8)), pixel_size_a=voxel_size, stack=True)
+    assert stack_header(spider).pixel_size_a == expected
+
+
+def test_reads_are_positioned_runs(tmp_path, monkeypatch):
+    data = np.arange(6 * 4 * 4, dtype=np.float32).reshape(6, 4, 4)
+    path = tmp_path / "s.mrcs"
+    with mrcfile.new(path) as mrc:
+        mrc.set_data(data)
+    cache = StackCache()
+    cache.layout(path)
+    reads = record_preads(monkeypatch)
+    np.testing.assert_array_equal(cache.read(path, [4, 1, 2]), data[[4, 1, 2]])
+    assert reads == [(2 * 64, 1024 + 64), (64, 1024 + 4 * 64)]  # images 1-2 in one read
+
+
+def test_short_reads_are_completed(tmp_path, monkeypatch):
+    # pread may return fewer bytes than asked (e.g. over 2 GiB on Linux).
+    data = np.arange(3 * 8 * 8, dtype=np.float32).reshape(3, 8, 8)
+    path = tmp_path / "s.mrcs"
+    with mrcfile.new(path) as mrc:
+        mrc.set_data(data)
+    real_pread = os.pread
+    monkeypatch.setattr(os, "pread", lambda fd, size, offset: real_pread(fd, min(size, 100),
+                                                                         offset))
+    np.testing.assert_array_equal(StackCache().read(path, [0, 1, 2]), data)
+    with open_frames(path) as frames:
+        np.testing.assert_array_equal(frames.read(2), data[2])
