@@ -10,7 +10,7 @@ Writes, frame by frame (the movie is never held in memory; the largest arrays
 are the specimen's canvas spectrum and a few frames):
 
 * ``OUT`` (default ``movie.mrc``, or ``movie.tif`` with ``--format tiff``):
-  ``recorded = counts / gain + dark`` per frame (``spectools.simulate_micrographs``);
+  ``recorded = counts / gain + dark`` per frame (``spectools.simulate.micrographs``);
 * ``OUT_gain.mrc``: the gain reference, float32; ``(recorded - dark) * gain``
   gives the counts back (dark is 0 unless ``--dark``);
 * ``OUT_truth.json``: CTF, shifts, dose, seed, every parameter.

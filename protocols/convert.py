@@ -8,8 +8,8 @@ Matrices, as pwem states them
 * ``ALIGN_2D``: ``q = M · p`` (aligned = M · raw), ``p, q = (x, y, 0, 1)``,
   shifts in pixels of the set's sampling rate, mirror when
   ``det(M[:2,:2]) < 0``.  Rows/columns 0, 1, 3 of ``M`` are exactly
-  ``spectools.model.affine_matrix(psi, ox, oy, mirror)``, so reading is
-  :func:`spectools.model.alignment_from_matrix` and writing is
+  ``spectools.ops.geometry.affine_matrix(psi, ox, oy, mirror)``, so reading is
+  :func:`spectools.ops.geometry.alignment_from_matrix` and writing is
   ``affine_matrix``.
 * ``ALIGN_PROJ``: ``M = inv([A(rot, tilt, psi) | -o])`` (RELION's Euler matrix
   and origin); its in-plane part is psi with the origins, as RELION's
@@ -44,6 +44,7 @@ from pwem.convert.transformations import euler_from_matrix, euler_matrix
 from pwem.objects import Transform
 
 from spectools.errors import SpectoolsError
+from spectools.formats.paths import clean_raw_path
 from spectools.particles import ParticleTable
 from spectools.ops.geometry import affine_matrix, alignment_from_matrix
 
@@ -138,11 +139,7 @@ def transform_from_alignment(psi_deg, origin_x_px, origin_y_px, mirror=False):
 
 def image_file(filename):
     """Absolute path of an image location's file (Scipion may append ``:mrcs``)."""
-    name = str(filename)
-    head, sep, tail = name.rpartition(":")
-    if sep and tail.isalnum() and len(tail) <= 5 and "/" not in tail:
-        name = head
-    return os.path.abspath(name)
+    return os.path.abspath(clean_raw_path(filename))
 
 
 def image_index(index):
@@ -153,26 +150,6 @@ def image_index(index):
 
 # --------------------------------------------------------------------------
 # Sets -> ParticleTable
-
-
-def parse_class_ids(text):
-    """``'1,3-5'`` -> ``[1, 3, 4, 5]``; empty -> ``None`` (all)."""
-    text = (text or "").strip()
-    if not text:
-        return None
-    out = []
-    for part in text.replace(" ", ",").split(","):
-        if not part:
-            continue
-        lo, sep, hi = part.partition("-")
-        try:
-            if sep:
-                out.extend(range(int(lo), int(hi) + 1))
-            else:
-                out.append(int(part))
-        except ValueError:
-            raise SpectoolsError(f"not a list of class ids: {text!r} (e.g. '1,3-5')") from None
-    return sorted(set(out))
 
 
 def is_classes(obj):
@@ -218,7 +195,7 @@ def sampling_rates(obj):
 
 
 def table_from_set(obj, *, class_ids=None, form=PWEM, need_alignment=True, source=""):
-    """A :class:`~spectools.model.ParticleTable` of a SetOfParticles or SetOfClasses2D.
+    """A :class:`~spectools.particles.ParticleTable` of a SetOfParticles or SetOfClasses2D.
 
     Parameters
     ----------
@@ -241,33 +218,61 @@ def table_from_set(obj, *, class_ids=None, form=PWEM, need_alignment=True, sourc
         then particle id); column ``scipion_id`` holds each particle's id.
     """
     wanted = None if class_ids is None else {int(c) for c in class_ids}
-    if is_classes(obj):
-        groups = [(cls.getObjId(), cls) for cls in obj.iterItems()
-                  if cls.isEnabled() and (wanted is None or cls.getObjId() in wanted)]
-        alignment = input_alignment(obj)
+    source_set = _SourceSet.of(obj, wanted)
+    if need_alignment and source_set.alignment not in (ALIGN_2D, ALIGN_PROJ):
+        raise SpectoolsError(f"has no in-plane alignment (alignment {source_set.alignment!r}); "
+                             "nothing to impose", source or None)
+    rows, matrices = _particle_rows(source_set, wanted)
+    if not rows["image_path"]:
+        raise SpectoolsError("the selection holds no particles", source or None)
+    data = _table_data(rows, source_set, matrices, form)
+    table = ParticleTable(data, source=source, source_format="scipion", class_base=1,
+                          format_detail=f"Scipion {type(obj).__name__} (alignment "
+                                        f"{source_set.alignment}, matrices read as {form})")
+    if source_set.alignment == ALIGN_2D and form == RELION_PLUGIN:
+        table.assumptions.append("2D matrices read in the RELION/cryoSPARC plugins' form "
+                                 "[R(psi) | origin]")
+    return table
+
+
+class _SourceSet:
+    """The particle sets to read (a set, or the enabled classes) and what they share."""
+
+    def __init__(self, groups, alignment, acquisition, pixel_size_a, dimensions):
+        self.groups, self.alignment, self.acquisition = groups, alignment, acquisition
+        self.pixel_size_a, self.dimensions = pixel_size_a, dimensions
+
+    @classmethod
+    def of(cls, obj, wanted):
+        if not is_classes(obj):
+            return cls([(None, obj)], obj.getAlignment(), obj.getAcquisition(),
+                       obj.getSamplingRate(), obj.getDimensions())
+        groups = [(c.getObjId(), c) for c in obj.iterItems()
+                  if c.isEnabled() and (wanted is None or c.getObjId() in wanted)]
         images = obj.getImages()
         first = groups[0][1] if groups else None
-        acquisition = (images if images is not None else first).getAcquisition() \
-            if (images is not None or first is not None) else None
+        carrier = images if images is not None else first
         psize = ((images.getSamplingRate() if images is not None else None)
                  or (first.getSamplingRate() if first is not None else None))
-        dim = first.getDimensions() if first is not None else None
-    else:
-        groups = [(None, obj)]
-        alignment = obj.getAlignment()
-        acquisition = obj.getAcquisition()
-        psize = obj.getSamplingRate()
-        dim = obj.getDimensions()
-    if need_alignment and alignment not in (ALIGN_2D, ALIGN_PROJ):
-        raise SpectoolsError(f"has no in-plane alignment (alignment {alignment!r}); "
-                             "nothing to impose", source or None)
+        return cls(groups, input_alignment(obj),
+                   carrier.getAcquisition() if carrier is not None else None, psize,
+                   first.getDimensions() if first is not None else None)
 
-    rows = {k: [] for k in ("scipion_id", "image_path", "image_index", "class_number",
-                            "defocus_u_a", "defocus_v_a", "defocus_angle_deg",
-                            "phase_shift_deg", "voltage_kv", "cs_mm", "amplitude_contrast")}
+
+#: Columns collected per particle by :func:`_particle_rows`.
+_ROW_COLUMNS = ("scipion_id", "image_path", "image_index", "class_number", "defocus_u_a",
+                "defocus_v_a", "defocus_angle_deg", "phase_shift_deg", "voltage_kv", "cs_mm",
+                "amplitude_contrast")
+_OPTICS_GETTERS = (("voltage_kv", "getVoltage"), ("cs_mm", "getSphericalAberration"),
+                   ("amplitude_contrast", "getAmplitudeContrast"))
+
+
+def _particle_rows(source_set, wanted):
+    """Per-particle values (dict of lists) and the 4x4 matrices of the alignment."""
+    rows = {k: [] for k in _ROW_COLUMNS}
     matrices = []
-    has_ctf = True
-    for class_id, items in groups:
+    aligned = source_set.alignment in (ALIGN_2D, ALIGN_PROJ)
+    for class_id, items in source_set.groups:
         for p in items.iterItems(orderBy="id"):
             number = class_id if class_id is not None else (
                 p.getClassId() if p.hasClassId() else None)
@@ -278,53 +283,52 @@ def table_from_set(obj, *, class_ids=None, form=PWEM, need_alignment=True, sourc
             rows["image_path"].append(image_file(filename))
             rows["image_index"].append(image_index(index))
             rows["class_number"].append(number)
-            if alignment in (ALIGN_2D, ALIGN_PROJ):
+            if aligned:
                 t = p.getTransform()
                 matrices.append(t.getMatrix() if t is not None else np.eye(4))
-            ctf = p.getCTF() if p.hasCTF() else None
-            if ctf is None or ctf.getDefocusU() is None:
-                has_ctf = False
-                u = v = a = ph = np.nan
-            else:
-                u, v, a = ctf.getDefocusU(), ctf.getDefocusV(), ctf.getDefocusAngle()
-                ph = ctf.getPhaseShift() if ctf.hasPhaseShift() else np.nan  # degrees
-            rows["defocus_u_a"].append(u)
-            rows["defocus_v_a"].append(v)
-            rows["defocus_angle_deg"].append(a)
-            rows["phase_shift_deg"].append(ph)
-            acq = p.getAcquisition() if p.hasAcquisition() else acquisition
-            for col, get in (("voltage_kv", "getVoltage"), ("cs_mm", "getSphericalAberration"),
-                             ("amplitude_contrast", "getAmplitudeContrast")):
+            _append_ctf(rows, p.getCTF() if p.hasCTF() else None)
+            acq = p.getAcquisition() if p.hasAcquisition() else source_set.acquisition
+            for col, get in _OPTICS_GETTERS:
                 value = getattr(acq, get)() if acq is not None else None
                 rows[col].append(np.nan if value is None else float(value))
-    if not rows["image_path"]:
-        raise SpectoolsError("the selection holds no particles", source or None)
+    return rows, matrices
+
+
+def _append_ctf(rows, ctf):
+    if ctf is None or ctf.getDefocusU() is None:
+        values = (np.nan,) * 4
+    else:
+        phase = ctf.getPhaseShift() if ctf.hasPhaseShift() else np.nan  # degrees
+        values = (ctf.getDefocusU(), ctf.getDefocusV(), ctf.getDefocusAngle(), phase)
+    for col, value in zip(("defocus_u_a", "defocus_v_a", "defocus_angle_deg",
+                           "phase_shift_deg"), values):
+        rows[col].append(value)
+
+
+def _table_data(rows, source_set, matrices, form):
+    """The DataFrame of the particle table; CTF and optics only where every particle has them."""
     data = pd.DataFrame({k: rows[k] for k in ("scipion_id", "image_path", "image_index")})
     data["image_index"] = data["image_index"].astype(np.int64)
+    psize, dim = source_set.pixel_size_a, source_set.dimensions
     data["pixel_size_a"] = float(psize) if psize else np.nan
     data["box_px"] = np.int64(dim[0] if dim and dim[0] else 0)
     if matrices:
-        for key, values in alignment_from_matrices(np.array(matrices), alignment, form).items():
+        for key, values in alignment_from_matrices(np.array(matrices), source_set.alignment,
+                                                   form).items():
             data[key] = values
     numbers = rows["class_number"]
     if all(n is not None for n in numbers):
         data["class_number"] = np.asarray(numbers, dtype=np.int64)
-    if has_ctf:
+    if np.isfinite(np.asarray(rows["defocus_u_a"], float)).all():
         for col in ("defocus_u_a", "defocus_v_a", "defocus_angle_deg"):
             data[col] = np.asarray(rows[col], float)
         if np.isfinite(rows["phase_shift_deg"]).all():
             data["phase_shift_deg"] = np.asarray(rows["phase_shift_deg"], float)
-    for col in ("voltage_kv", "cs_mm", "amplitude_contrast"):
+    for col, _ in _OPTICS_GETTERS:
         values = np.asarray(rows[col], float)
         if np.isfinite(values).all():
             data[col] = values
-    table = ParticleTable(data, source=source, source_format="scipion", class_base=1,
-                          format_detail=f"Scipion {type(obj).__name__} (alignment "
-                                        f"{alignment}, matrices read as {form})")
-    if alignment == ALIGN_2D and form == RELION_PLUGIN:
-        table.assumptions.append("2D matrices read in the RELION/cryoSPARC plugins' form "
-                                 "[R(psi) | origin]")
-    return table
+    return data
 
 
 # --------------------------------------------------------------------------

@@ -1,23 +1,45 @@
 """spectools: averaged power spectra of aligned helical segments, aligned stacks,
 Thon-ring spectra, and a cryoSPARC / RELION / SPIDER format bridge.
 
-The library never imports Scipion.  Its layers, each calling only downward:
+The package is layered; each layer imports only from the layers before it
+(``tests/test_layers.py`` checks it), and the library never imports Scipion:
 
-``spectools.io``
-    File syntax: STAR text, cryoSPARC ``.cs`` arrays, SPIDER doc files and
-    images, MRC stacks.  Knows nothing about alignments.
-``spectools.model``
-    The common particle table and its one alignment convention
-    (``conventions/model.md``).
-``spectools.formats``
-    Readers and writers that map each package's metadata to and from the model.
-``spectools.cli``
-    The ``spectools`` command.
+``errors``
+    :class:`SpectoolsError` (one-line messages) and the hints that name options.
+``io`` and ``ops`` (side by side, neither imports the other)
+    ``io``: file syntax (STAR, ``.cs``, SPIDER docs and images, MRC, TIFF/EER,
+    atomic outputs); knows nothing about alignments.  ``ops``: pure array
+    functions (geometry, resampling, Fourier layout, masks, power spectra,
+    axis angles, layer lines, the CTF, Thon rings, detector corrections).
+``particles``
+    The particle table and its one alignment convention (``conventions/model.md``).
+``formats``
+    Readers and writers that map each package's metadata to and from the table.
+``pipelines``
+    The jobs (averaged spectrum, aligned stack, Thon rings, conversion,
+    description), streaming over stacks, with the one description of every
+    option that the front ends show.
+``simulate`` and ``plots`` (beside ``pipelines``)
+    Simulators with exact ground truth; the pictures people look at.
+``cli`` (and the Scipion plugin ``spectools_scipion``, outside this package)
+    Front ends: thin adapters around the pipelines.
+
+The names below are the public façade; everything else is importable from
+its module.
 """
 __version__ = "0.1.0"
 
-from .errors import SpectoolsError  # noqa: E402
+from .errors import Hint, SpectoolsError  # noqa: E402
 from .formats import read_particles, write_particles  # noqa: E402
+from .ops.ctf import CTF  # noqa: E402
 from .particles import ParticleTable  # noqa: E402
+from .pipelines.aligned_stack import StackOptions, run_stack  # noqa: E402
+from .pipelines.avgps import AvgpsOptions, run_avgps  # noqa: E402
+from .pipelines.convert import ConvertOptions, run_convert  # noqa: E402
+from .pipelines.inputs import checked_table, select  # noqa: E402
+from .pipelines.thon import ThonOptions, run_thon  # noqa: E402
 
-__all__ = ["SpectoolsError", "ParticleTable", "read_particles", "write_particles", "__version__"]
+__all__ = ["SpectoolsError", "Hint", "ParticleTable", "CTF", "read_particles",
+           "write_particles", "checked_table", "select", "AvgpsOptions", "run_avgps",
+           "StackOptions", "run_stack", "ThonOptions", "run_thon", "ConvertOptions",
+           "run_convert", "__version__"]

@@ -27,12 +27,13 @@ numpy arrays underneath, so the numeric work stays vectorised.
 from __future__ import annotations
 
 import dataclasses
-from typing import Optional
+from typing import Iterator, NamedTuple, Optional
 
 import numpy as np
 import pandas as pd
 
-from .errors import SpectoolsError
+from .errors import Hint, SpectoolsError
+from .ops.ctf import CTF
 from .ops.geometry import affine_matrix, inverse_affine_matrix
 
 #: Canonical columns: name -> (pandas dtype, meaning).  Only ``image_path``
@@ -67,6 +68,18 @@ COLUMNS = {
 }
 
 ALIGNMENT_2D = ("psi_deg", "origin_x_px", "origin_y_px")
+#: Columns that make a :class:`~spectools.ops.ctf.CTF` (phase shift optional).
+CTF_COLUMNS = ("defocus_u_a", "defocus_v_a", "defocus_angle_deg", "voltage_kv", "cs_mm",
+               "amplitude_contrast")
+
+
+class Alignment(NamedTuple):
+    """In-plane alignment of some particles, as float64 / bool arrays of one length."""
+
+    psi_deg: np.ndarray
+    origin_x_px: np.ndarray
+    origin_y_px: np.ndarray
+    mirror: np.ndarray
 
 
 @dataclasses.dataclass
@@ -137,6 +150,87 @@ class ParticleTable:
     def native_class(self, class_number):
         """Convert 1-based class numbers to the source format's numbering."""
         return np.asarray(class_number) - 1 + self.class_base
+
+    # ------------------------------------------------------------------ accessors
+
+    def alignment(self, rows=None) -> Alignment:
+        """psi, origins and mirror flags of ``rows`` (positions; default all).
+
+        Raises
+        ------
+        SpectoolsError
+            When the table has no in-plane alignment.
+        """
+        if not self.has_alignment_2d:
+            raise SpectoolsError("has no in-plane alignment (psi and origins)",
+                                 self.source or None)
+        d = self.data if rows is None else self.data.iloc[np.asarray(rows)]
+        mirror = (d["mirror"].to_numpy(bool) if "mirror" in d
+                  else np.zeros(len(d), bool))
+        return Alignment(d["psi_deg"].to_numpy(float), d["origin_x_px"].to_numpy(float),
+                         d["origin_y_px"].to_numpy(float), mirror)
+
+    @property
+    def pixel_size_a(self) -> float:
+        """The pixel size shared by every particle, Å.
+
+        Raises
+        ------
+        SpectoolsError
+            When it is unknown (missing, 0 or not finite) or differs between
+            particles.
+        """
+        return self._single_value("pixel_size_a", "pixel size", " A",
+                                  hint=Hint("pixel_size_a", purpose="set it"))
+
+    @property
+    def box_px(self) -> int:
+        """The box size shared by every particle, pixels (raises when unknown or mixed)."""
+        return int(self._single_value("box_px", "box size", " px"))
+
+    def ctfs(self, rows=None) -> list:
+        """One :class:`~spectools.ops.ctf.CTF` per particle of ``rows`` (default all).
+
+        Raises
+        ------
+        SpectoolsError
+            When CTF columns are missing or hold impossible values.
+        """
+        missing = [c for c in CTF_COLUMNS if c not in self.data]
+        if missing:
+            raise SpectoolsError(f"has no CTF parameters ({', '.join(missing)} missing)",
+                                 self.source or None)
+        d = self.data if rows is None else self.data.iloc[np.asarray(rows)]
+        columns = CTF_COLUMNS + (("phase_shift_deg",) if "phase_shift_deg" in d else ())
+        values = d[list(columns)].to_numpy(float)
+        return [CTF(**dict(zip(columns, row))) for row in values]
+
+    def split_by(self, column) -> Iterator:
+        """``(value, positions)`` for each distinct value of ``column``, in sorted order.
+
+        ``positions`` are row positions (for :meth:`take` or :meth:`alignment`).
+        """
+        if column not in self.data:
+            raise SpectoolsError(f"has no column {column!r} to group by", self.source or None)
+        values = self.data[column].to_numpy()
+        for value in pd.unique(values) if values.dtype == object else np.unique(values):
+            yield value, np.flatnonzero(values == value)
+
+    def _single_value(self, column, what, unit, hint=None):
+        values = (self.data[column].to_numpy(float) if column in self.data
+                  else np.full(len(self.data), np.nan))
+        known = np.isfinite(values) & (values > 0)
+        if not len(values) or not known.all():
+            raise SpectoolsError(f"{what} unknown" + (f" for {int((~known).sum())} of "
+                                                      f"{len(values)} particles"
+                                                      if known.any() else ""),
+                                 self.source or None, hint=hint)
+        distinct = np.unique(values)
+        if len(distinct) > 1:
+            raise SpectoolsError(f"mixed {what}s ({', '.join(f'{v:g}' for v in distinct[:4])}"
+                                 f"{unit}); select particles of one {what}",
+                                 self.source or None)
+        return float(distinct[0])
 
 
 # --------------------------------------------------------------------------
@@ -240,10 +334,5 @@ def particle_matrices(table, inverse=False):
     inverse : bool
         Return aligned -> raw matrices instead of raw -> aligned.
     """
-    if not table.has_alignment_2d:
-        raise SpectoolsError("has no in-plane alignment (psi and origins)", table.source or None)
-    d = table.data
-    mirror = d["mirror"].to_numpy(bool) if "mirror" in d else False
     make = inverse_affine_matrix if inverse else affine_matrix
-    return make(d["psi_deg"].to_numpy(float), d["origin_x_px"].to_numpy(float),
-                d["origin_y_px"].to_numpy(float), mirror)
+    return make(*table.alignment())

@@ -1,8 +1,9 @@
 """Pictures people look at: spectra with axes in 1/Å, layer-line overlays, profiles.
 
 matplotlib is imported lazily with the non-interactive Agg backend, so the
-library works on machines without a display.  Every function writes through
-:func:`spectools.io.atomic.atomic_output`.
+library works on machines without a display.  Each picture has a function
+that builds its figure (``*_figure``, for tests and notebooks) and one that
+writes it as a PNG through :func:`spectools.io.atomic.atomic_output`.
 """
 import numpy as np
 
@@ -41,9 +42,22 @@ def display_scale(spectrum, centre_radius_px=3, percentiles=(1.0, 99.7)):
     return logp, (float(lo), float(hi))
 
 
-def spectrum_png(path, spectrum, pixel_size_a, *, axis="vertical", title="", overlay=None,
-                 resolution_marks=(), centre_radius_px=3):
-    """Write a spectrum as a PNG: log scale, robust contrast, axes in 1/Å.
+def save_png(figure, path):
+    """Write a figure as a PNG, atomically, and release it."""
+    plt = _pyplot()
+    with atomic_output(path, "wb") as fh:
+        figure.savefig(fh, format="png")
+    plt.close(figure)
+
+
+def spectrum_png(path, spectrum, pixel_size_a, **options):
+    """Write :func:`spectrum_figure` as a PNG."""
+    save_png(spectrum_figure(spectrum, pixel_size_a, **options), path)
+
+
+def spectrum_figure(spectrum, pixel_size_a, *, axis="vertical", title="", overlay=None,
+                    resolution_marks=(), centre_radius_px=3):
+    """A spectrum on a log scale with robust contrast and axes in 1/Å.
 
     Parameters
     ----------
@@ -99,30 +113,16 @@ def spectrum_png(path, spectrum, pixel_size_a, *, axis="vertical", title="", ove
     ax.set_xlim(-nyquist, nyquist)
     ax.set_ylim(-nyquist, nyquist)
     fig.tight_layout()
-    with atomic_output(path, "wb") as fh:
-        fig.savefig(fh, format="png")
-    plt.close(fig)
+    return fig
 
 
-def layer_line_profile(spectrum, pixel_size_a, axis="vertical"):
-    """Intensity versus axial frequency: the spectrum summed along the equator direction.
-
-    Returns
-    -------
-    frequency : ndarray
-        Axial spatial frequency (1/Å) of each line, from -Nyquist up.
-    intensity : ndarray
-        Sum of the spectrum along each layer line (rows for a vertical axis,
-        columns for a horizontal one).
-    """
-    size = spectrum.shape[-1]
-    frequency = (np.arange(size) - size // 2) / (size * pixel_size_a)
-    intensity = spectrum.sum(axis=1 if axis == "vertical" else 0)
-    return frequency, intensity
+def profile_png(path, frequency, intensity, **options):
+    """Write :func:`profile_figure` as a PNG."""
+    save_png(profile_figure(frequency, intensity, **options), path)
 
 
-def profile_png(path, frequency, intensity, *, overlay=None, title=""):
-    """Plot a layer-line profile (log intensity versus axial frequency)."""
+def profile_figure(frequency, intensity, *, overlay=None, title=""):
+    """A layer-line profile: log intensity versus axial frequency."""
     plt = _pyplot()
     fig, ax = plt.subplots(figsize=(8.0, 3.6), dpi=110)
     keep = frequency >= 0
@@ -134,19 +134,22 @@ def profile_png(path, frequency, intensity, *, overlay=None, title=""):
     ax.set_ylabel("summed power")
     ax.set_title(title or "layer-line profile", fontsize=10)
     fig.tight_layout()
-    with atomic_output(path, "wb") as fh:
-        fig.savefig(fh, format="png")
-    plt.close(fig)
+    return fig
 
 
-def thon_png(path, panel, extent, *, frequency=None, profile=None, background_subtracted=None,
-             model=None, zeros=(), title=""):
+def thon_png(path, panel, extent, **options):
+    """Write :func:`thon_figure` as a PNG."""
+    save_png(thon_figure(panel, extent, **options), path)
+
+
+def thon_figure(panel, extent, *, frequency=None, profile=None, background_subtracted=None,
+                model=None, zeros=(), title=""):
     """CTFFIND-style picture: the 2D panel and, beside it, the 1D profiles.
 
     Parameters
     ----------
     panel, extent
-        From :func:`spectools.thon.display_panel` (data left; model right when
+        From :func:`spectools.ops.thon_rings.display_panel` (data left; model right when
         a CTF was given).
     frequency, profile, background_subtracted, model : ndarray, optional
         The rotational (or equiphase) average, its background-subtracted
@@ -186,12 +189,15 @@ def thon_png(path, panel, extent, *, frequency=None, profile=None, background_su
         ax.legend(loc="upper right", fontsize=7)
     fig.suptitle(title, fontsize=10)
     fig.tight_layout()
-    with atomic_output(path, "wb") as fh:
-        fig.savefig(fh, format="png")
-    plt.close(fig)
+    return fig
 
 
 def contact_sheet(path, panels, titles, columns=4):
+    """Write :func:`contact_sheet_figure` as a PNG."""
+    save_png(contact_sheet_figure(panels, titles, columns), path)
+
+
+def contact_sheet_figure(panels, titles, columns=4):
     """Several 2D panels (from ``display_panel``) on one page."""
     plt = _pyplot()
     rows = int(np.ceil(len(panels) / columns))
@@ -203,6 +209,4 @@ def contact_sheet(path, panels, titles, columns=4):
         ax.imshow(panel, cmap="gray", origin="lower", extent=(-extent, extent, -extent, extent))
         ax.set_title(title, fontsize=7)
     fig.tight_layout()
-    with atomic_output(path, "wb") as fh:
-        fig.savefig(fh, format="png")
-    plt.close(fig)
+    return fig

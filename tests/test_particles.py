@@ -105,3 +105,56 @@ def test_check_finite_names_column_and_row():
     with pytest.raises(SpectoolsError, match=r"f.star: 1 of 3 particles have a non-finite "
                                              r"psi_deg \(first: particle 2"):
         check_finite(ParticleTable(data, source="f.star"), ["psi_deg"])
+
+
+# --------------------------------------------------------------------------
+# Typed accessors
+
+
+def _accessor_table(**columns):
+    data = {"image_path": ["a.mrcs"] * 3, "image_index": [0, 1, 2], **columns}
+    return ParticleTable(pd.DataFrame(data), source="x.star")
+
+
+def test_alignment_returns_arrays_with_mirror_default_false():
+    table = _accessor_table(psi_deg=[10.0, 20.0, 30.0], origin_x_px=[1.0, 2.0, 3.0],
+                            origin_y_px=[-1.0, -2.0, -3.0])
+    align = table.alignment([2, 0])
+    np.testing.assert_array_equal(align.psi_deg, [30.0, 10.0])
+    np.testing.assert_array_equal(align.origin_y_px, [-3.0, -1.0])
+    assert align.mirror.dtype == bool and not align.mirror.any()
+    with pytest.raises(SpectoolsError, match="x.star: has no in-plane alignment"):
+        _accessor_table().alignment()
+
+
+def test_pixel_and_box_sizes_are_single_valued():
+    assert _accessor_table(pixel_size_a=[1.5] * 3).pixel_size_a == 1.5
+    with pytest.raises(SpectoolsError, match=r"mixed pixel sizes \(1, 2 A\)"):
+        _accessor_table(pixel_size_a=[1.0, 2.0, 1.0]).pixel_size_a
+    with pytest.raises(SpectoolsError, match="pixel size unknown for 1 of 3") as info:
+        _accessor_table(pixel_size_a=[1.0, np.nan, 1.0]).pixel_size_a
+    assert info.value.hint.option == "pixel_size_a"
+    with pytest.raises(SpectoolsError, match="pixel size unknown"):
+        _accessor_table().pixel_size_a
+    assert _accessor_table(box_px=[64] * 3).box_px == 64
+    with pytest.raises(SpectoolsError, match="box size unknown"):
+        _accessor_table(box_px=[0] * 3).box_px
+
+
+def test_split_by_groups_positions_by_value():
+    table = _accessor_table(class_number=[2, 1, 2])
+    groups = {int(k): list(v) for k, v in table.split_by("class_number")}
+    assert groups == {1: [1], 2: [0, 2]}
+    with pytest.raises(SpectoolsError, match="no column 'helical_tube_id'"):
+        list(table.split_by("helical_tube_id"))
+
+
+def test_ctfs_are_one_ctf_per_particle():
+    table = _accessor_table(defocus_u_a=[1e4, 2e4, 3e4], defocus_v_a=[9e3, 19e3, 29e3],
+                            defocus_angle_deg=[0.0, 10.0, 20.0], voltage_kv=300.0, cs_mm=2.7,
+                            amplitude_contrast=0.1)
+    ctfs = table.ctfs([1])
+    assert len(ctfs) == 1 and ctfs[0].defocus_u_a == 2e4 and ctfs[0].defocus_angle_deg == 10.0
+    assert ctfs[0].phase_shift_deg == 0.0
+    with pytest.raises(SpectoolsError, match="has no CTF parameters"):
+        _accessor_table(defocus_u_a=[1.0] * 3).ctfs()

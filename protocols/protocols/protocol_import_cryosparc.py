@@ -15,11 +15,10 @@ from spectools.formats import cryosparc
 from spectools.io.stacks import stack_header
 from spectools.pipelines.inputs import checked_table
 
+from ..constants import CS2D_CONVENTION_LABELS
 from ..convert import matrix_from_alignment, projection_matrix
 
 CONVENTIONS = cryosparc.CS2D_CONVENTIONS
-CONVENTION_LABELS = ("pyem: psi = +pose, origin = +shift (default)",
-                     "helicon: psi = -pose, origin = -shift")
 #: Validation reads the .cs up to this size (bytes); larger files are checked by the run.
 VALIDATE_READ_LIMIT = 200 * 1024 ** 2
 
@@ -57,7 +56,7 @@ class SpectoolsProtImportCryosparc(ProtImport):
                       expertLevel=params.LEVEL_ADVANCED, label="Stacks folder (optional)",
                       help="Where else to look for the stacks (besides the .cs file's folder "
                            "and its parents, which is where cryoSPARC project paths point).")
-        form.addParam("cs2dConvention", params.EnumParam, choices=list(CONVENTION_LABELS),
+        form.addParam("cs2dConvention", params.EnumParam, choices=list(CS2D_CONVENTION_LABELS),
                       default=0, expertLevel=params.LEVEL_ADVANCED,
                       label="cryoSPARC 2D pose convention",
                       help="No public source settles the sign of cryoSPARC 2D poses; spectools "
@@ -109,10 +108,7 @@ class SpectoolsProtImportCryosparc(ProtImport):
         parts.setHasCTF(has_ctf)
         classes = d["class_number"].to_numpy() if table.has("class_number") else None
         if aligned and not projection:
-            mirror = d["mirror"].to_numpy(bool) if "mirror" in d else False
-            matrices = matrix_from_alignment(d["psi_deg"].to_numpy(float),
-                                             d["origin_x_px"].to_numpy(float),
-                                             d["origin_y_px"].to_numpy(float), mirror)
+            matrices = matrix_from_alignment(*table.alignment())
         for r in range(len(d)):
             row = d.iloc[r]
             particle = Particle(location=(int(row["image_index"]) + 1,

@@ -4,24 +4,20 @@ import os
 import pyworkflow.protocol.params as params
 from pwem.constants import ALIGN_2D, ALIGN_PROJ
 from pwem.objects import SetOfParticles
-from pwem.protocols import EMProtocol
 
-from spectools import __version__
-from spectools.pipelines.aligned_stack import output_table, write_aligned_stack
+from spectools.pipelines.aligned_stack import AXES, OPTIONS, StackOptions, output_table, run_stack
 from spectools.pipelines.inputs import checked_table
-from spectools.ops.resample import INTERPOLATIONS
 
+from ..constants import STACK_BASENAME, STACK_FORMAT_LABELS, STACK_FORMATS, STACK_SIDECAR
 from ..convert import sampling_rates, table_from_set, transform_from_alignment
-from .common import (add_matrix_form_param, matrix_form, provenance_warning, read_json,
-                     threads)
+from .protocol_base import SpectoolsProtocol, add_matrix_form_param, add_option_param
 
-FORMATS = ("mrcs", "spi")
-FORMAT_LABELS = ("MRC stack", "SPIDER stack")
-FILLS = ("mean", "noise", "zero")
-AXES = ("horizontal", "vertical")
+#: What the methods text says of each kernel.
+KERNEL_WORDS = {"fourier": "an exact Fourier rotation and shift",
+                "cubic": "cubic B-spline interpolation", "linear": "bilinear interpolation"}
 
 
-class SpectoolsProtAlignedStack(EMProtocol):
+class SpectoolsProtAlignedStack(SpectoolsProtocol):
     """Aligned stack: every particle resampled once into its class frame.
 
     The same pipeline as the command `spectools stack`: one exact Fourier
@@ -38,6 +34,8 @@ class SpectoolsProtAlignedStack(EMProtocol):
     """
     _label = "aligned stack"
     _possibleOutputs = {"outputParticles": SetOfParticles}
+    _inputName = "inputParticles"
+    _vocabulary = OPTIONS
 
     # --------------------------- DEFINE param functions ----------------------
     def _defineParams(self, form):
@@ -48,28 +46,12 @@ class SpectoolsProtAlignedStack(EMProtocol):
                            "in-plane part is used).")
         add_matrix_form_param(form)
         form.addSection(label="Stack")
-        form.addParam("outputFormat", params.EnumParam, choices=list(FORMAT_LABELS), default=0,
-                      display=params.EnumParam.DISPLAY_HLIST, label="Format")
-        form.addParam("interpolation", params.EnumParam, choices=list(INTERPOLATIONS),
-                      default=0, label="Interpolation",
-                      help="fourier: exact for band-limited images (default); cubic: "
-                           "prefiltered B-spline; linear: RELION's relion_stack_create "
-                           "--apply_transformation.")
-        form.addParam("fill", params.EnumParam, choices=list(FILLS), default=0,
-                      display=params.EnumParam.DISPLAY_HLIST, label="Fill",
-                      help="Value of the corners a rotation uncovers.")
-        form.addParam("axis", params.EnumParam, choices=list(AXES), default=0,
-                      display=params.EnumParam.DISPLAY_HLIST, label="Helical axis",
-                      help="horizontal: the class frame (RELION); vertical: turned by +90 "
-                           "degrees (SPIDER, EMAN2, HILL).")
-        form.addParam("applyShift", params.BooleanParam, default=True, label="Apply shifts",
-                      help="No: rotate about the box centre only; the shifts stay in the "
-                           "output's transforms.")
-        form.addParam("box", params.IntParam, default=0, validators=[params.GE(0)],
-                      label="Output box (px)", help="Crop or pad after aligning. 0: as input.")
-        form.addParam("float16", params.BooleanParam, default=False,
-                      condition="outputFormat == 0", expertLevel=params.LEVEL_ADVANCED,
-                      label="16-bit floats", help="MRC mode 12.")
+        form.addParam("outputFormat", params.EnumParam, choices=list(STACK_FORMAT_LABELS),
+                      default=0, display=params.EnumParam.DISPLAY_HLIST, label="Format",
+                      help="MRC stack (.mrcs) or SPIDER stack (.spi, with a SPIDER doc).")
+        for name in ("interpolation", "fill", "axis", "apply_shift", "box"):
+            add_option_param(form, OPTIONS[name])
+        add_option_param(form, OPTIONS["float16"], condition="outputFormat == 0")
         form.addParallelSection(threads=2, mpi=0)
 
     # --------------------------- INSERT steps functions ----------------------
@@ -77,41 +59,43 @@ class SpectoolsProtAlignedStack(EMProtocol):
         self._insertFunctionStep(self.alignStep, self._parameters())
         self._insertFunctionStep(self.createOutputStep)
 
-    def _parameters(self):
-        return {"matrix_form": matrix_form(self), "format": FORMATS[self.outputFormat.get()],
-                "interpolation": INTERPOLATIONS[self.interpolation.get()],
-                "fill": FILLS[self.fill.get()], "axis": AXES[self.axis.get()],
-                "apply_shift": bool(self.applyShift.get()), "box": int(self.box.get() or 0),
-                "float16": bool(self.float16.get()) and self.outputFormat.get() == 0}
+    def _options(self, **fixed):
+        float16 = bool(self.float16.get()) and self.outputFormat.get() == 0
+        return self.form_options(StackOptions, OPTIONS, float16=float16, **fixed)
 
-    def _stack_path(self, fmt=None):
-        fmt = fmt or FORMATS[self.outputFormat.get()]
-        return self._getExtraPath(f"aligned.{fmt}")
+    def _parameters(self):
+        options = self._options()
+        return {"matrix_form": self.matrix_form(), "format": self._format(),
+                "interpolation": options.interpolation, "fill": options.fill,
+                "axis": options.axis, "apply_shift": options.apply_shift,
+                "box": options.box or 0, "float16": options.float16}
+
+    def _format(self):
+        return STACK_FORMATS[self.outputFormat.get()]
+
+    def _stack_path(self):
+        return self._getExtraPath(f"{STACK_BASENAME}.{self._format()}")
 
     def _table(self, form):
-        table = table_from_set(self.inputParticles.get(), form=form,
-                               source=self._input_name())
+        table = table_from_set(self.inputParticles.get(), form=form, source=self.input_name())
         return checked_table(table)
 
     # --------------------------- STEPS functions -----------------------------
-    def alignStep(self, p):
-        table, box, notes = self._table(p["matrix_form"])
-        for note in notes:
-            self.info(note)
-        summary = write_aligned_stack(
-            table, self._stack_path(p["format"]), interpolation=p["interpolation"],
-            fill=p["fill"], axis=p["axis"], apply_shift=p["apply_shift"], box=p["box"] or None,
-            float16=p["float16"], workers=threads(self), show_progress=False, parameters=p)
-        for f in summary["files"]:
-            self.info(f"wrote {f}")
+    def alignStep(self, parameters):
+        table = table_from_set(self.inputParticles.get(), form=parameters["matrix_form"],
+                               source=self.input_name())
+        summary = self.run_job(run_stack, table, self._stack_path(),
+                               self._options(workers=self.threads()), front_end="scipion",
+                               context=self.context(), show_progress=False)
+        self.log_lines(f"wrote {f}" for f in summary["files"])
+        self.log_lines(f"note: {n}" for n in summary["notes"])
 
     def createOutputStep(self):
-        p = self._parameters()
-        table, box, _ = self._table(p["matrix_form"])
-        stack = self._stack_path(p["format"])
-        out_box = p["box"] or box
-        meta = output_table(table, stack, turn_deg=90 if p["axis"] == "vertical" else 0,
-                            apply_shift=p["apply_shift"], box=out_box).data
+        options = self._options()
+        table, box, _ = self._table(self.matrix_form())
+        stack = self._stack_path()
+        meta = output_table(table, stack, turn_deg=AXES[options.axis],
+                            apply_shift=options.apply_shift, box=options.box or box).data
         inputs = self.inputParticles.get()
         parts = self._createSetOfParticles()
         parts.copyInfo(inputs)
@@ -139,11 +123,11 @@ class SpectoolsProtAlignedStack(EMProtocol):
         parts = self.inputParticles.get()
         if parts is None:
             return ["No input selected."]
-        errors = []
+        errors = self.option_errors(OPTIONS)
         if not parts.getSize():
             errors.append("The input set is empty.")
         if parts.getAlignment() not in (ALIGN_2D, ALIGN_PROJ):
-            errors.append(f"The input ({self._input_name()}) has no 2D alignment "
+            errors.append(f"The input ({self.input_name()}) has no 2D alignment "
                           f"(alignment: {parts.getAlignment()}); there is nothing to apply.")
         rates = sampling_rates(parts)
         if len(rates) > 1:
@@ -151,35 +135,21 @@ class SpectoolsProtAlignedStack(EMProtocol):
                           "A/px).")
         return errors
 
-    def _warnings(self):
-        warning = provenance_warning(self, self.inputParticles)
-        return [warning] if warning else []
-
     def _summary(self):
-        info = read_json(self._getExtraPath("aligned.json"))
+        info = self.read_sidecar(STACK_SIDECAR)
         if info is None:
-            return [f"Input: {self._input_name()}."]
+            return [f"Input: {self.input_name()}."]
         lines = [f"{info['particles']} particles aligned into {info['files'][0]} "
                  f"({info['box_px']} px, {info['interpolation']} interpolation, fill "
                  f"{info['fill']}, helical axis {info['axis']}, shifts "
                  f"{'applied' if info['shift_applied'] else 'not applied'}).",
                  "Beside it: " + ", ".join(os.path.basename(f) for f in info["files"][1:]) + "."]
-        warning = provenance_warning(self, self.inputParticles)
-        if warning:
-            lines.append(warning)
-        return lines
+        return lines + self._warnings()
 
     def _methods(self):
-        info = read_json(self._getExtraPath("aligned.json"))
+        info = self.read_sidecar(STACK_SIDECAR)
         if info is None:
             return []
-        kernel = {"fourier": "an exact Fourier rotation and shift",
-                  "cubic": "cubic B-spline interpolation",
-                  "linear": "bilinear interpolation"}[info["interpolation"]]
         return [f"{info['particles']} particles were resampled once into their class frame "
-                f"with spectools {__version__} [spectools] ({kernel}), carrying their CTF with "
-                "the astigmatism angle turned with the image."]
-
-    def _input_name(self):
-        obj = self.inputParticles.get()
-        return f"{type(obj).__name__} {obj.getObjLabel() or obj.getNameId()}" if obj else ""
+                f"with {info['program']} [spectools] ({KERNEL_WORDS[info['interpolation']]}), "
+                "carrying their CTF with the astigmatism angle turned with the image."]

@@ -1,17 +1,12 @@
 """``spectools convert INPUT -o OUTPUT``: between cryoSPARC, RELION and SPIDER metadata."""
-from ..errors import SpectoolsError
-from ..formats import FORMATS, detect_format, write_particles
-from ..formats.stack_files import check_references, fill_from_stacks
-from ..io.atomic import check_not_input
-from .common import (
-    add_optics_options,
-    add_reading_options,
-    add_selection_options,
-    apply_selection,
-    fill_optics,
-    input_files,
-    read_input,
-)
+import dataclasses
+
+from ..pipelines.convert import OPTIONS, ConvertOptions, run_convert
+from ..pipelines.inputs import (OPTICS_OPTIONS, READ_OPTIONS, SELECT_OPTIONS, input_files,
+                                read_input, select)
+from .common import (add_optics_options, add_options, add_reading_options,
+                     add_selection_options, optics_options, options_from_args, read_options,
+                     select_options)
 
 HELP = "convert particle metadata between cryoSPARC .cs, RELION .star and SPIDER doc files"
 DESCRIPTION = HELP + """.
@@ -27,43 +22,22 @@ def add_parser(subparsers):
     parser = subparsers.add_parser("convert", help=HELP, description=DESCRIPTION)
     parser.add_argument("input", help="RELION .star, cryoSPARC .cs or SPIDER doc (with --stack)")
     parser.add_argument("-o", "--output", required=True, help="output metadata file")
-    parser.add_argument("--to", choices=FORMATS, help="output format (default: from -o's extension)")
-    parser.add_argument("--relion-version", choices=("3.0", "3.1", "4", "5"), default="3.1",
-                        help="RELION STAR flavour to write (default 3.1, which RELION 3.1, 4 and "
-                             "5 read; 3.0 writes origins in pixels and no optics block)")
-    parser.add_argument("--allow-missing", action="store_true",
-                        help="convert even when referenced stacks are missing")
-    parser.add_argument("--box", type=int, metavar="PX",
-                        help="box size when no stack is readable")
+    add_options(parser, OPTIONS)
     add_optics_options(parser)
     add_reading_options(parser)
     add_selection_options(parser)
-    parser.set_defaults(run=run)
+    parser.set_defaults(run=run, vocabulary={**OPTIONS, **READ_OPTIONS, **SELECT_OPTIONS,
+                                             **OPTICS_OPTIONS})
     return parser
 
 
 def run(args):
-    check_not_input(args.output, input_files(args))
-    out_format = detect_format(args.output, args.to) if args.to else None
-    table = read_input(args)
-    table = apply_selection(table, args)
-
-    report = check_references(table)
-    problems = report.problems(table)
-    if problems:
-        raise SpectoolsError(problems[0], args.input)
-    missing = report.missing_summary(table)
-    if missing and not args.allow_missing:
-        raise SpectoolsError(missing + " (use --allow-missing to convert anyway)", args.input)
-    fill_from_stacks(table, report)
-    fill_optics(table, args, box=args.box)
-    boxes = sorted({int(b) for b in table.data.get("box_px", []) if b > 0})
-    if len(boxes) > 1:
-        raise SpectoolsError(f"mixed box sizes {boxes}; select particles of one box size",
-                             args.input)
-
-    write_particles(table, args.output, format=out_format,
-                    relion_version=args.relion_version, cs2d_convention=args.cs2d_convention)
+    reading = read_options(args)
+    table = select(read_input(args.input, reading), select_options(args))
+    options = dataclasses.replace(options_from_args(ConvertOptions, args, OPTIONS),
+                                  cs2d_convention=reading.cs2d_convention)
+    table = run_convert(table, args.output, options, optics=optics_options(args),
+                        protect=input_files(args.input, reading))
     print(f"wrote {len(table)} particles to {args.output}")
     for note in table.assumptions:
         print(f"  assumed: {note}")

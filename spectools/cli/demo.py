@@ -11,7 +11,8 @@ from pathlib import Path
 import numpy as np
 
 from ..formats import read_particles
-from ..particles import particle_matrices
+from ..particles import particle_matrices, select_classes
+from ..pipelines.avgps import AvgpsOptions, run_avgps
 from ..simulate.dataset import simulate_dataset
 from ..simulate.segments import Helix
 
@@ -48,13 +49,13 @@ def run(args):
     spectrum = out / "class1_avgps.mrc"
     print("3. averaged power spectrum of class 1 (cryoSPARC numbering: class 0), "
           "true layer lines overlaid:")
-    from .main import main  # the real command line, as a user would type it
-    code = main(["avgps", str(paths["cryosparc"]), "-o", str(spectrum), "--classes", "0",
-                        "--tube-diameter", "120", "--png", "--profile", "--overlay",
-                        f"twist={helix.twist_deg},rise={helix.rise_a},csym={helix.csym},"
-                        f"diameter={2 * helix.radius_a}", "--resolution-marks", "15,7.5"])
-    if code:
-        return code
+    options = AvgpsOptions(tube_diameter_a=120.0, png=True, profile=True,
+                           overlay={"twist": helix.twist_deg, "rise": helix.rise_a,
+                                    "csym": helix.csym, "diameter": 2 * helix.radius_a},
+                           resolution_marks=(15.0, 7.5))
+    done = run_avgps(select_classes(cs, [0]), spectrum, options, protect=[paths["cryosparc"]],
+                     front_end="cli", context={"command": "spectools demo"})
+    print("\n".join(done.report_lines()))
     print(f"\nLook at {spectrum.with_suffix('.png')}: layer lines every 1/{helix.pitch_a:.0f} "
           f"1/A, the meridional reflection at 1/{helix.rise_a:g} 1/A.")
     return 0

@@ -8,6 +8,7 @@ import sys
 
 from .. import __version__
 from ..errors import SpectoolsError
+from ..pipelines.options import cli_hint
 from . import avgps, convert, demo, info, simulate, stack, thon
 
 DESCRIPTION = """\
@@ -37,14 +38,17 @@ def build_parser():
 
 def main(argv=None):
     parser = build_parser()
+    argv = sys.argv[1:] if argv is None else list(argv)
     args = parser.parse_args(argv)
     if not getattr(args, "run", None):
         parser.print_help()
         return 2
+    args.argv = argv
     try:
         return args.run(args)
     except SpectoolsError as exc:
-        print(f"spectools {args.command}: error: {exc}", file=sys.stderr)
+        message = exc.render(cli_hint(getattr(args, "vocabulary", {})))
+        print(f"spectools {args.command}: error: {message}", file=sys.stderr)
         return 2
     except KeyboardInterrupt:
         print(f"spectools {args.command}: interrupted", file=sys.stderr)

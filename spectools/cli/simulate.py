@@ -16,7 +16,13 @@ import json
 
 from ..simulate.dataset import simulate_dataset
 from ..simulate.segments import CTF, Helix
-from .common import key_values, positive_float, positive_int
+from ..pipelines.parsing import (parse_float, parse_key_values, parse_positive_float,
+                                 parse_positive_int)
+from .common import cli_type
+
+positive_float = cli_type(parse_positive_float)
+positive_int = cli_type(parse_positive_int)
+finite_float = cli_type(parse_float)
 
 HELP = "simulate helical segments with known alignments (a test bed with exact ground truth)"
 
@@ -37,17 +43,18 @@ def add_parser(subparsers):
     helix = parser.add_argument_group("helix (one class)")
     helix.add_argument("--rise", type=positive_float, default=DEFAULT_HELIX["rise"],
                        metavar="A", help="helical rise in Angstrom (default %(default)s)")
-    helix.add_argument("--twist", type=float, default=DEFAULT_HELIX["twist"], metavar="DEG",
+    helix.add_argument("--twist", type=finite_float, default=DEFAULT_HELIX["twist"], metavar="DEG",
                        help="helical twist in degrees, positive = right-handed "
                             "(default %(default)s)")
-    helix.add_argument("--radius", type=float, default=DEFAULT_HELIX["radius"], metavar="A",
+    helix.add_argument("--radius", type=finite_float, default=DEFAULT_HELIX["radius"], metavar="A",
                        help="radius of the subunit centres in Angstrom (default %(default)s)")
     helix.add_argument("--csym", type=positive_int, default=DEFAULT_HELIX["csym"], metavar="N",
                        help="cyclic symmetry: subunits per ring (default %(default)s)")
     helix.add_argument("--sigma", type=positive_float, default=DEFAULT_HELIX["sigma"],
                        metavar="A", help="Gaussian subunit sigma in Angstrom "
                                          "(default %(default)s)")
-    helix.add_argument("--helix", action="append", type=helix_spec, metavar="SPEC",
+    helix.add_argument("--helix", action="append", type=cli_type(_helix_spec, "helix"),
+                       metavar="SPEC",
                        help="one class per --helix (repeatable), e.g. 'rise=20,twist=-40,"
                             "radius=50,csym=2,sigma=5,axis=0'; keys left out take the values "
                             "of the single-class options")
@@ -58,21 +65,21 @@ def add_parser(subparsers):
                       help="box size in pixels, at least 16 (default %(default)s)")
     data.add_argument("--pixel-size", type=positive_float, default=2.0, metavar="A",
                       help="pixel size in Angstrom (default %(default)s)")
-    data.add_argument("--noise", type=float, default=0.5, metavar="SIGMA",
+    data.add_argument("--noise", type=finite_float, default=0.5, metavar="SIGMA",
                       help="standard deviation of the white noise added to the raw segments "
                            "(default %(default)s; 0 = none)")
-    data.add_argument("--shift-sigma", type=float, default=3.0, metavar="PX",
+    data.add_argument("--shift-sigma", type=finite_float, default=3.0, metavar="PX",
                       help="spread of the origins in pixels, clipped to box/4 "
                            "(default %(default)s)")
-    data.add_argument("--mirror-fraction", type=float, default=0.0, metavar="F",
+    data.add_argument("--mirror-fraction", type=finite_float, default=0.0, metavar="F",
                       help="fraction of mirrored segments; only a SPIDER doc can describe "
                            "them, so all segments must fit in one stack (default 0)")
     data.add_argument("--defocus", type=positive_float, metavar="A",
                       help="apply a CTF with this mean defocus (300 kV, Cs 2.7 mm, amplitude "
                            "contrast 0.1)")
-    data.add_argument("--astigmatism", type=float, default=500.0, metavar="A",
+    data.add_argument("--astigmatism", type=finite_float, default=500.0, metavar="A",
                       help="defocus U - V of that CTF in Angstrom (default %(default)s)")
-    data.add_argument("--defocus-angle", type=float, default=30.0, metavar="DEG",
+    data.add_argument("--defocus-angle", type=finite_float, default=30.0, metavar="DEG",
                       help="astigmatism angle in the raw images (default %(default)s)")
     data.add_argument("--seed", type=int, default=0, help="random seed (default %(default)s)")
     data.add_argument("--stack-size", type=positive_int, default=200, metavar="N",
@@ -82,9 +89,9 @@ def add_parser(subparsers):
     return parser
 
 
-def helix_spec(text):
+def _helix_spec(text):
     """Parse ``'rise=20,twist=-40,...'`` into a dict of the given keys."""
-    return key_values(text, tuple(HELIX_KEYS), "helix")
+    return parse_key_values(text, tuple(HELIX_KEYS), "helix")
 
 
 def build_helices(args):

@@ -1,9 +1,14 @@
-"""Readers and writers that map each package's metadata to and from the model.
+"""Readers and writers that map each package's metadata to and from the particle table.
 
 One module per format: :mod:`.relion` (STAR 3.0 to 5), :mod:`.cryosparc`
-(``.cs``), :mod:`.spider` (alignment doc files).  This module only picks the
-module from the file name or its contents.
+(``.cs``), :mod:`.spider` (alignment doc files); beside them :mod:`.paths`
+(finding the stacks metadata names), :mod:`.stack_files` (checking those
+stacks' headers) and :mod:`.micrograph_ctf` (per-micrograph CTF values).  This
+module picks the format from the file name or its contents and passes each
+format the options it takes (options of other formats are dropped, unknown
+ones refused).
 """
+import inspect
 from pathlib import Path
 
 from ..errors import SpectoolsError
@@ -45,7 +50,7 @@ def detect_format(path, to=None):
 
 
 def read_particles(path, *, format=None, **options):
-    """Read particle metadata into a :class:`~spectools.model.ParticleTable`.
+    """Read particle metadata into a :class:`~spectools.particles.ParticleTable`.
 
     Parameters
     ----------
@@ -61,11 +66,12 @@ def read_particles(path, *, format=None, **options):
     path = Path(path)
     if not path.is_file():
         raise SpectoolsError("no such file" if not path.exists() else "not a file", path)
-    return _module(detect_format(path, format)).read(path, **options)
+    module = _module(detect_format(path, format))
+    return module.read(path, **_applicable(options, "read", module))
 
 
 def write_particles(table, path, *, format=None, **options):
-    """Write a :class:`~spectools.model.ParticleTable` atomically.
+    """Write a :class:`~spectools.particles.ParticleTable` atomically.
 
     Parameters
     ----------
@@ -77,8 +83,8 @@ def write_particles(table, path, *, format=None, **options):
     **options
         Passed to the format's ``write`` (e.g. ``relion_version``).
     """
-    return _module(detect_format(path, format) if format else _output_format(path)).write(
-        table, path, **options)
+    module = _module(detect_format(path, format) if format else _output_format(path))
+    return module.write(table, path, **_applicable(options, "write", module))
 
 
 def _output_format(path):
@@ -88,6 +94,20 @@ def _output_format(path):
             f"unknown output extension {suffix or 'none'!r}; use .star, .cs or .dat/.doc/.spi "
             "(SPIDER doc), or give the format explicitly", path)
     return EXTENSIONS[suffix]
+
+
+def _applicable(options, verb, module):
+    """The options ``module.verb`` takes; options of other formats are dropped (they do not
+    apply, e.g. a cryoSPARC convention for a STAR file), unknown ones refused."""
+    accepted = {f: set(inspect.signature(getattr(_module(f), verb)).parameters)
+                for f in FORMATS}
+    known = set().union(*accepted.values())
+    unknown = sorted(set(options) - known)
+    if unknown:
+        raise TypeError(f"unknown {verb} option{'s' * (len(unknown) > 1)} "
+                        f"{', '.join(unknown)}; known: {', '.join(sorted(known - {'path', 'table'}))}")
+    own = set(inspect.signature(getattr(module, verb)).parameters)
+    return {k: v for k, v in options.items() if k in own}
 
 
 def _module(name):

@@ -1,4 +1,4 @@
-"""cryoSPARC ``.cs`` datasets <-> :class:`~spectools.model.ParticleTable`.
+"""cryoSPARC ``.cs`` datasets <-> :class:`~spectools.particles.ParticleTable`.
 
 Mapping (``conventions/cryosparc.md``):
 
@@ -28,7 +28,7 @@ import warnings
 import numpy as np
 import pandas as pd
 
-from ..errors import SpectoolsError
+from ..errors import Hint, SpectoolsError
 from ..io.csfile import load_cs, save_cs
 from ..particles import ParticleTable, check_finite
 from .paths import clean_raw_path, relative_to_output, resolve_stack_paths
@@ -57,7 +57,7 @@ _SUBFIELD = re.compile(r"^(.*)\[(\d+)\]$")
 
 
 def read(path, *, passthrough=None, cs2d_convention="pyem", alignment="auto",
-         pixel_size_a=None, search_dirs=(), **_other_formats_options):
+         pixel_size_a=None, search_dirs=()):
     """Read a cryoSPARC particle dataset.
 
     Parameters
@@ -91,15 +91,41 @@ def read(path, *, passthrough=None, cs2d_convention="pyem", alignment="auto",
         if need not in names:
             raise SpectoolsError(f"has no {need} field: not a particle dataset "
                                  f"(fields: {', '.join(sorted(names)[:8])}...)", path)
+    assumptions = []
+    data = _blob_columns(cs, path, search_dirs, pixel_size_a, assumptions)
+    consumed = set(MAPPED_FIELDS)
+    which = _choose_alignment(names, alignment, path)
+    if which == "2d":
+        sign = 1.0 if cs2d_convention == "pyem" else -1.0
+        consumed |= _read_alignment(cs, data, "alignments2D", data["pixel_size_a"], sign, path)
+        assumptions.append(f"cryoSPARC 2D poses read with the {cs2d_convention!r} convention "
+                           + ("(psi = +pose, origin = +shift; pyem's reading)"
+                              if cs2d_convention == "pyem" else
+                              "(psi = -pose, origin = -shift; helicon's reading)"))
+    elif which == "3d":
+        consumed |= _read_alignment(cs, data, "alignments3D", data["pixel_size_a"], 1.0, path)
+    data.update(_ctf_and_location_columns(cs, names))
+    _read_filament(cs, names, data)
+    table = _with_passthrough_fields(pd.DataFrame(data), cs, consumed)
+    result = ParticleTable(table, source=str(path), source_format="cryosparc", class_base=0,
+                           assumptions=assumptions,
+                           format_detail=f"cryoSPARC dataset, {len(names)} fields, "
+                                         f"{'no' if which is None else which.upper()} "
+                                         "alignment used")
+    check_finite(result, ("psi_deg", "origin_x_px", "origin_y_px", "rot_deg", "tilt_deg"))
+    return result
+
+
+def _blob_columns(cs, path, search_dirs, pixel_size_a, assumptions):
+    """Image paths (found on disk), 0-based indices, pixel and box sizes from ``blob/``."""
+    names = set(cs.dtype.names)
     n = len(cs)
-    data = {}
     raw_paths = np.char.decode(cs["blob/path"].astype(np.bytes_), "utf-8", "replace")
     resolved = resolve_stack_paths(raw_paths, path, search_dirs)
-    data["image_path"] = np.array([resolved[p] for p in raw_paths], dtype=object)
-    data["image_index"] = cs["blob/idx"].astype(np.int64)
+    data = {"image_path": np.array([resolved[p] for p in raw_paths], dtype=object),
+            "image_index": cs["blob/idx"].astype(np.int64)}
     blob_psize = (cs["blob/psize_A"].astype(float) if "blob/psize_A" in names
                   else np.full(n, np.nan))
-    assumptions = []
     if pixel_size_a is not None:
         blob_psize = np.full(n, float(pixel_size_a))
         assumptions.append(f"pixel size {pixel_size_a} A given by the user")
@@ -107,23 +133,16 @@ def read(path, *, passthrough=None, cs2d_convention="pyem", alignment="auto",
     if bad.any() or (n and "blob/psize_A" in names and np.isnan(blob_psize).any()):
         first = int(np.flatnonzero(bad | np.isnan(blob_psize))[0])
         raise SpectoolsError(f"blob/psize_A is {blob_psize[first]} (row {first + 1}); it must "
-                             "be positive (give the pixel size explicitly)", path)
+                             "be positive", path, hint=Hint("pixel_size_a", purpose="give it"))
     data["pixel_size_a"] = blob_psize
     data["box_px"] = (cs["blob/shape"][:, -1].astype(np.int64) if "blob/shape" in names
                       else np.zeros(n, np.int64))
+    return data
 
-    consumed = set(MAPPED_FIELDS)
-    which = _choose_alignment(names, alignment, path)
-    if which == "2d":
-        sign = 1.0 if cs2d_convention == "pyem" else -1.0
-        consumed |= _read_alignment(cs, data, "alignments2D", blob_psize, sign, path)
-        assumptions.append(f"cryoSPARC 2D poses read with the {cs2d_convention!r} convention "
-                           + ("(psi = +pose, origin = +shift; pyem's reading)"
-                              if cs2d_convention == "pyem" else
-                              "(psi = -pose, origin = -shift; helicon's reading)"))
-    elif which == "3d":
-        consumed |= _read_alignment(cs, data, "alignments3D", blob_psize, 1.0, path)
 
+def _ctf_and_location_columns(cs, names):
+    """CTF parameters, optics groups and micrograph names."""
+    data = {}
     for field, (col, scale) in CTF_FIELDS.items():
         if field in names:
             data[col] = cs[field].astype(float) * scale
@@ -133,25 +152,23 @@ def read(path, *, passthrough=None, cs2d_convention="pyem", alignment="auto",
         mics = np.char.decode(cs["location/micrograph_path"].astype(np.bytes_), "utf-8",
                               "replace")
         data["micrograph_name"] = np.array([clean_raw_path(m) for m in mics], dtype=object)
-    _read_filament(cs, names, data)
+    return data
 
-    table = pd.DataFrame(data)
+
+def _with_passthrough_fields(table, cs, consumed):
+    """Every field spectools did not map, kept under its name (``field[k]`` for vectors)."""
+    extra = {}
     for field in cs.dtype.names:
         if field in consumed:
             continue
         values = cs[field]
         if values.ndim == 1:
-            table[field] = values
+            extra[field] = values
         else:
             for k in range(values.shape[1]):
-                table[f"{field}[{k}]"] = values[:, k]
-    result = ParticleTable(table, source=str(path), source_format="cryosparc", class_base=0,
-                           assumptions=assumptions,
-                           format_detail=f"cryoSPARC dataset, {len(names)} fields, "
-                                         f"{'no' if which is None else which.upper()} "
-                                         "alignment used")
-    check_finite(result, ("psi_deg", "origin_x_px", "origin_y_px", "rot_deg", "tilt_deg"))
-    return result
+                extra[f"{field}[{k}]"] = values[:, k]
+    return pd.concat([table, pd.DataFrame(extra, index=table.index)], axis=1) if extra \
+        else table
 
 
 def _choose_alignment(names, alignment, path):
@@ -283,7 +300,7 @@ def _wrap(angle_deg):
 # Writing
 
 
-def write(table, path, *, cs2d_convention="pyem", **_other_formats_options):
+def write(table, path, *, cs2d_convention="pyem"):
     """Write a cryoSPARC ``.cs`` dataset atomically.
 
     Tables with ``rot_deg``/``tilt_deg`` are written as ``alignments3D``,

@@ -16,21 +16,29 @@ import pandas as pd
 from ..errors import SpectoolsError
 from ..io.csfile import load_cs
 from ..io.star import read_star
+from ..ops.ctf import CTF, PARAMETERS
 from .paths import clean_raw_path
-
-CTF_KEYS = ("defocus_u_a", "defocus_v_a", "defocus_angle_deg", "voltage_kv", "cs_mm",
-            "amplitude_contrast", "phase_shift_deg")
 
 
 def read_ctf_table(path):
-    """``{micrograph stem: CTF dict}`` from a STAR or ``.cs`` file (angles in degrees)."""
+    """``{micrograph stem: CTF}`` from a STAR or ``.cs`` file.
+
+    Rows with a missing (non-finite) value are left out; a row with
+    impossible values (e.g. a voltage of 0) is refused, naming the file.
+    """
     path = Path(path)
     with open(path, "rb") as fh:
         magic = fh.read(6)
     rows = _from_cs(path) if magic in (b"\x93NUMPY", b"\x95CSDAT") else _from_star(path)
     table = {}
     for name, values in rows:
-        table.setdefault(Path(clean_raw_path(name)).stem, values)
+        if not np.isfinite(values).all():
+            continue
+        try:
+            ctf = CTF(**dict(zip(PARAMETERS, map(float, values))))
+        except SpectoolsError as exc:
+            raise SpectoolsError(f"micrograph {name}: {exc.reason}", path) from None
+        table.setdefault(Path(clean_raw_path(name)).stem, ctf)
     if not table:
         raise SpectoolsError("holds no micrograph with CTF values", path)
     return table
@@ -67,8 +75,7 @@ def _from_star(path):
                        column("rlnSphericalAberration", 2.7),
                        column("rlnAmplitudeContrast", 0.1), column("rlnPhaseShift", 0.0)], 1)
     values[:, 1] = np.where(np.isnan(values[:, 1]), values[:, 0], values[:, 1])
-    return [(str(name), dict(zip(CTF_KEYS, map(float, v))))
-            for name, v in zip(block["rlnMicrographName"], values) if np.isfinite(v).all()]
+    return list(zip(map(str, block["rlnMicrographName"]), values))
 
 
 def _from_cs(path):
@@ -88,4 +95,4 @@ def _from_cs(path):
                        field("ctf/cs_mm", 1, 2.7), field("ctf/amp_contrast", 1, 0.1),
                        field("ctf/phase_shift_rad", 180 / np.pi)], 1)
     micrographs = np.char.decode(cs[key].astype(np.bytes_), "utf-8", "replace")
-    return [(str(m), dict(zip(CTF_KEYS, map(float, v)))) for m, v in zip(micrographs, values)]
+    return list(zip(map(str, micrographs), values))

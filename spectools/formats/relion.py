@@ -1,4 +1,4 @@
-"""RELION particle STAR files (3.0 to 5) <-> :class:`~spectools.model.ParticleTable`.
+"""RELION particle STAR files (3.0 to 5) <-> :class:`~spectools.particles.ParticleTable`.
 
 RELION's convention *is* the model's (``conventions/relion.md``), so angles
 and origins map without sign changes; only units and layout differ:
@@ -59,7 +59,7 @@ WRITE_VERSIONS = {"3.0": None, "3.1": 30001, "4": 30001, "5": 50001}
 # Reading
 
 
-def read(path, *, pixel_size_a=None, search_dirs=(), **_other_formats_options):
+def read(path, *, pixel_size_a=None, search_dirs=()):
     """Read a RELION particles STAR file.
 
     Parameters
@@ -256,7 +256,7 @@ def _integer(series, label, path):
 # Writing
 
 
-def write(table, path, *, relion_version="3.1", **_other_formats_options):
+def write(table, path, *, relion_version="3.1"):
     """Write a RELION particles STAR file atomically.
 
     Parameters

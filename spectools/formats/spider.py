@@ -1,4 +1,4 @@
-"""SPIDER alignment doc files <-> :class:`~spectools.model.ParticleTable`.
+"""SPIDER alignment doc files <-> :class:`~spectools.particles.ParticleTable`.
 
 SPIDER stores a 2D alignment as registers of a document file (see
 :mod:`spectools.io.spiderdoc`), one line per image, and applies it with
@@ -36,7 +36,7 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 
-from ..errors import SpectoolsError
+from ..errors import Hint, SpectoolsError
 from ..io.spiderdoc import read_doc, write_doc
 from ..ops.geometry import rotate_xy
 from ..particles import ALIGNMENT_2D, ParticleTable, check_finite
@@ -63,7 +63,7 @@ WRITE_HEADER = ("PSI", "THE", "PHI", "REF#", "EXP#", "CUM.ROT", "CUM.SX", "CUM.S
 # Reading
 
 
-def read(path, *, stack=None, registers=None, pixel_size_a=None, search_dirs=(), **ignored):
+def read(path, *, stack=None, registers=None, pixel_size_a=None, search_dirs=()):
     """Read a SPIDER alignment doc file.
 
     Parameters
@@ -85,8 +85,6 @@ def read(path, *, stack=None, registers=None, pixel_size_a=None, search_dirs=(),
         which programs write when they do not know), else NaN.
     search_dirs : iterable of path-like
         Extra folders in which to look for the stack.
-    **ignored
-        Options of other formats.
 
     Returns
     -------
@@ -100,53 +98,63 @@ def read(path, *, stack=None, registers=None, pixel_size_a=None, search_dirs=(),
     path = Path(path)
     if stack is None or str(stack) == "":
         raise SpectoolsError("SPIDER doc files name no images; give the stack the doc "
-                             "refers to", path)
+                             "refers to", path, hint=Hint("stack", purpose="name it"))
     doc = read_doc(path)
     layout, detail = _layout(doc, registers, path)
     image_path = _find_stack(stack, path, search_dirs)
-    n = len(doc)
-
-    assumptions = []
     header = _stack_header(image_path)
-    box = header.nx if header is not None else 0
-    if header is None:
-        assumptions.append(f"stack {image_path} not found: box size unknown")
+    assumptions = [] if header is not None else [
+        f"stack {image_path} not found: box size unknown"]
+    psize, note = _doc_pixel_size(pixel_size_a, header, path)
+    assumptions.append(note)
+    data = {"image_path": pd.Series([image_path] * len(doc), dtype=object),
+            "image_index": _image_numbers(doc, layout, header, image_path, path) - 1,
+            "pixel_size_a": np.full(len(doc), psize),
+            "box_px": np.full(len(doc), header.nx if header is not None else 0, dtype=np.int64)}
+    data.update(_alignment_columns(doc, layout, path))
+    table = ParticleTable(pd.DataFrame(data), source=str(path), source_format="spider",
+                          class_base=1, assumptions=assumptions, format_detail=detail)
+    check_finite(table, ALIGNMENT_2D)
+    return table
+
+
+def _doc_pixel_size(pixel_size_a, header, path):
+    """The pixel size (given, else the stack header's, else NaN) and a note on where it came from."""
     if pixel_size_a is not None:
         psize = float(pixel_size_a)
         if not (np.isfinite(psize) and psize > 0):
             raise SpectoolsError(f"pixel size {pixel_size_a} must be positive", path)
-        assumptions.append(f"pixel size {psize:g} A given by the user")
-    elif header is not None and header.pixel_size_a > 0 and header.pixel_size_a != 1:
+        return psize, f"pixel size {psize:g} A given by the user"
+    if header is not None and header.pixel_size_a > 0:  # 0 when unset (1 included)
         psize = float(header.pixel_size_a)
-        assumptions.append(f"pixel size {psize:g} A from the stack header")
-    else:
-        psize = np.nan
-        assumptions.append("pixel size unknown (not given and not in the stack header)")
+        return psize, f"pixel size {psize:g} A from the stack header"
+    return np.nan, "pixel size unknown (not given and not in the stack header)"
 
+
+def _image_numbers(doc, layout, header, image_path, path):
+    """1-based image numbers: the image register, else the keys; checked against the stack."""
     if "image" in layout:
         image_number = _integer_register(doc, layout["image"], "image number", path)
     else:
         image_number = doc.keys.copy()
-    if n and image_number.min() < 1:
+    if len(doc) and image_number.min() < 1:
         first = int(np.argmin(image_number))
         raise SpectoolsError(f"image number {image_number[first]} (key {doc.keys[first]}) "
                              "must be >= 1", path)
-    if header is not None and n and image_number.max() > header.n:
+    if header is not None and len(doc) and image_number.max() > header.n:
         raise SpectoolsError(f"the doc refers to image {int(image_number.max())} but the "
                              f"stack {image_path} has {header.n} images", path)
+    return image_number
 
+
+def _alignment_columns(doc, layout, path):
+    """psi, origins, mirror, class and CC columns from the doc's registers."""
+    n = len(doc)
     angle = _register(doc, layout.get("angle"), n)
     sx, sy = _register(doc, layout.get("sx"), n), _register(doc, layout.get("sy"), n)
     ox, oy = rotate_xy(angle, sx, sy)
-    data = {
-        "image_path": pd.Series([image_path] * n, dtype=object),
-        "image_index": image_number - 1,
-        "pixel_size_a": np.full(n, psize),
-        "box_px": np.full(n, box, dtype=np.int64),
-        "psi_deg": -angle,
-        "origin_x_px": ox,
-        "origin_y_px": oy,
-    }
+    data = {"psi_deg": -angle, "origin_x_px": ox, "origin_y_px": oy,
+            "mirror": np.zeros(n, dtype=bool)}
     if "mirror" in layout:
         flag = _register(doc, layout["mirror"], n)
         if not np.isfinite(flag).all():
@@ -154,18 +162,12 @@ def read(path, *, stack=None, registers=None, pixel_size_a=None, search_dirs=(),
             raise SpectoolsError(f"mirror register {layout['mirror']} is missing for key "
                                  f"{doc.keys[first]}", path)
         data["mirror"] = flag < 0
-    else:
-        data["mirror"] = np.zeros(n, dtype=bool)
     if "class" in layout:
         data["class_number"] = _integer_register(doc, layout["class"], "reference number",
                                                  path)
     if "ccrot" in layout:
         data["spider_ccrot"] = _register(doc, layout["ccrot"], n)
-
-    table = ParticleTable(pd.DataFrame(data), source=str(path), source_format="spider",
-                          class_base=1, assumptions=assumptions, format_detail=detail)
-    check_finite(table, ALIGNMENT_2D)
-    return table
+    return data
 
 
 def parse_registers(registers, path=None):
@@ -271,7 +273,7 @@ def _stack_header(image_path):
 # Writing
 
 
-def write(table, path, **options):
+def write(table, path):
     """Write a SPIDER alignment doc in the ``AP SH`` 15-register layout, atomically.
 
     The doc can be applied in SPIDER with ``RT SQ`` using registers
@@ -291,8 +293,6 @@ def write(table, path, **options):
         Must have psi and origins, and all particles must come from one stack.
     path : path-like
         Output doc file.
-    **options
-        Options of other formats; ignored.
 
     Raises
     ------

@@ -5,7 +5,7 @@ Pure array functions; reading the references from files is :mod:`spectools.io.fr
 import numpy as np
 from scipy import ndimage
 
-from ..errors import SpectoolsError
+from ..errors import Hint, SpectoolsError
 
 
 def find_hot_pixels(image, sigma):
@@ -75,10 +75,10 @@ def rotate_flip(image, rot=0, flip=0):
 
 def _check_rot_flip(rot, flip):
     if isinstance(rot, bool) or rot not in (0, 1, 2, 3):
-        raise SpectoolsError(f"--gain-rot must be 0, 1, 2 or 3 (times 90 degrees clockwise), "
-                             f"not {rot!r}")
+        raise SpectoolsError(f"the gain rotation must be 0, 1, 2 or 3 (times 90 degrees "
+                             f"clockwise), not {rot!r}")
     if isinstance(flip, bool) or flip not in (0, 1, 2):
-        raise SpectoolsError("--gain-flip must be 0 (none), 1 (upside down) or 2 (left to "
+        raise SpectoolsError("the gain flip must be 0 (none), 1 (upside down) or 2 (left to "
                              f"right), not {flip!r}")
     return int(rot), int(flip)
 
@@ -120,7 +120,8 @@ def check_reference_shape(reference_path, raw_reference, frame_shape, *, rot=0,
     frame_shape : tuple
         ``(ny, nx)`` of the frames.
     rot : int
-        The ``--gain-rot`` that will be applied (odd values swap x and y).
+        The gain rotation (RELION's ``--gain_rot``) that will be applied (odd
+        values swap x and y).
     what : str
         What the reference is, for the message.
 
@@ -128,9 +129,9 @@ def check_reference_shape(reference_path, raw_reference, frame_shape, *, rot=0,
     ------
     SpectoolsError
         When the rotated reference is not ``frame_shape``.  The message gives
-        both sizes and, when another ``--gain-rot`` would fit (a transposed
+        both sizes and, when another rotation would fit (a transposed
         reference) or the reference is twice the frame size (super-resolution),
-        says so.  Shapes cannot tell rotations of a square image apart, nor
+        says so (a :class:`~spectools.errors.Hint` on ``gain_rot``).  Shapes cannot tell rotations of a square image apart, nor
         flips: check a corrected frame by eye for those.
     """
     shape = raw_reference.shape if hasattr(raw_reference, "shape") else raw_reference
@@ -142,16 +143,17 @@ def check_reference_shape(reference_path, raw_reference, frame_shape, *, rot=0,
     (ny, nx), (fy, fx) = shape, frames
     message = f"{what} is {nx}x{ny} pixels"
     if rot % 2:
-        message += f" ({ny}x{nx} after --gain-rot {rot})"
+        message += f" ({ny}x{nx} after a gain rotation of {rot})"
     message += f" but the frames are {fx}x{fy} (width x height)"
     # Which rotation parity (0: 0 or 2, 1: 1 or 3) makes x and y correspond.
     turns = {0: shape, 1: shape[::-1]}
     parity = next((p for p, s in turns.items() if s == frames), None)
     twice = next((p for p, s in turns.items() if s == (2 * fy, 2 * fx)), None)
     half = next((p for p, s in turns.items() if (2 * s[0], 2 * s[1]) == frames), None)
+    hint = None
     if parity is not None:
-        message += (f"; --gain-rot {'0 or 2' if parity == 0 else '1 or 3'} makes it fit "
-                    "(which one, and which --gain-flip, the shapes cannot tell)")
+        hint = Hint("gain_rot", _ROTATIONS[parity], "make it fit (which one, and which flip, "
+                                                    "the shapes cannot tell)")
     elif twice is not None or half is not None:
         if twice is not None:
             message += ("; the reference is twice the frame size: a super-resolution "
@@ -163,8 +165,12 @@ def check_reference_shape(reference_path, raw_reference, frame_shape, *, rot=0,
                         "bin the frames 2x")
         needed = twice if twice is not None else half
         if needed != rot % 2 and shape[0] != shape[1]:
-            message += f", and --gain-rot {'0 or 2' if needed == 0 else '1 or 3'}"
-    raise SpectoolsError(message, reference_path)
+            hint = Hint("gain_rot", _ROTATIONS[needed], "turn it as the frames are")
+    raise SpectoolsError(message, reference_path, hint=hint)
+
+
+#: The gain rotations of each parity (0: x stays x, 1: x and y swap).
+_ROTATIONS = {0: "0 or 2", 1: "1 or 3"}
 
 
 def apply_gain_dark(frame, gain=None, dark=None):

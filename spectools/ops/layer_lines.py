@@ -42,3 +42,20 @@ def layer_lines(twist_deg, rise_a, csym=1, diameter_a=None, max_frequency=0.5,
     lines += [dict(line, z=-line["z"], n=-line["n"], m=-line["m"]) for line in lines
               if line["z"] > 0]
     return sorted(lines, key=lambda e: e["z"])
+
+
+def layer_line_profile(spectrum, pixel_size_a, axis="vertical"):
+    """Intensity versus axial frequency: the spectrum summed along the equator direction.
+
+    Returns
+    -------
+    frequency : ndarray
+        Axial spatial frequency (1/Å) of each line, from -Nyquist up.
+    intensity : ndarray
+        Sum of the spectrum along each layer line (rows for a vertical axis,
+        columns for a horizontal one).
+    """
+    size = spectrum.shape[-1]
+    frequency = (np.arange(size) - size // 2) / (size * pixel_size_a)
+    intensity = spectrum.sum(axis=1 if axis == "vertical" else 0)
+    return frequency, intensity

@@ -44,27 +44,22 @@ def power_spectra_sum(images, pad=2, rows=None, workers=1):
     return power.sum(axis=0).astype(np.float64)
 
 
-def ctf_power_sum(size, pixel_size_a, params, angles_deg):
+def ctf_power_sum(size, pixel_size_a, ctfs, angles_deg):
     """Sum of CTF^2 over segments on the half-plane grid of a ``size`` transform.
 
     Parameters
     ----------
     size : int
         Padded transform size; the grid spacing is ``1 / (size * pixel_size_a)``.
-    params : pandas.DataFrame
-        Rows with ``defocus_u_a``, ``defocus_v_a``, ``voltage_kv``, ``cs_mm``,
-        ``amplitude_contrast`` and optionally ``phase_shift_deg``.
+    pixel_size_a : float
+    ctfs : iterable of spectools.ops.ctf.CTF
+        One CTF per segment (its own astigmatism angle is ignored).
     angles_deg : array_like
         Astigmatism angle of each segment in the frame of its spectrum.
     """
-    from .ctf import ctf_2d
-
     total = np.zeros((size, size // 2 + 1))
-    phase = params["phase_shift_deg"].to_numpy(float) if "phase_shift_deg" in params else \
-        np.zeros(len(params))
-    for row, angle, shift in zip(params.itertuples(index=False), angles_deg, phase):
-        total += ctf_2d((size, size), pixel_size_a, row.defocus_u_a, row.defocus_v_a, angle,
-                        row.voltage_kv, row.cs_mm, row.amplitude_contrast, shift) ** 2
+    for ctf, angle in zip(ctfs, angles_deg):
+        total += ctf.turned(angle).values((size, size), pixel_size_a) ** 2
     return total
 
 

@@ -19,7 +19,6 @@ import numpy as np
 import scipy.fft
 from scipy import ndimage
 
-from .ctf import ctf_2d, electron_wavelength_a
 from .fourier import frequency_grid, full_plane
 
 METHODS = ("welch", "whole")
@@ -152,11 +151,11 @@ def resample_spectrum(spectrum, pixel_size_a, target_pixel_a=None, box=None):
 def rotational_average(spectrum, pixel_size_a, ctf=None, bins=None):
     """1D average of a centred spectrum versus spatial frequency.
 
-    Without ``ctf`` the average is over rings.  With ``ctf`` (a dict of CTF
-    parameters with ``defocus_u_a``, ``defocus_v_a``, ``defocus_angle_deg``,
-    ``voltage_kv``, ``cs_mm``) it is CTFFIND's equiphase average: every pixel
-    is binned at the frequency that has the same CTF phase under the mean
-    defocus, so astigmatic rings average without blurring.
+    Without ``ctf`` the average is over rings.  With ``ctf`` (a
+    :class:`spectools.ops.ctf.CTF`) it is CTFFIND's equiphase average: every
+    pixel is binned at the frequency that has the same CTF phase under the
+    mean defocus (:meth:`~spectools.ops.ctf.CTF.equiphase_frequency`), so
+    astigmatic rings average without blurring.
 
     Returns
     -------
@@ -167,7 +166,7 @@ def rotational_average(spectrum, pixel_size_a, ctf=None, bins=None):
     size = spectrum.shape[-1]
     s, alpha = frequency_grid(size, pixel_size_a)
     if ctf is not None:
-        s = equiphase_frequency(s, alpha, ctf)
+        s = ctf.equiphase_frequency(s, alpha)
     step = 1.0 / (size * pixel_size_a)
     nbins = bins or size // 2
     index = np.round(s / step).astype(int)
@@ -177,55 +176,6 @@ def rotational_average(spectrum, pixel_size_a, ctf=None, bins=None):
     with np.errstate(invalid="ignore", divide="ignore"):
         values = total / count
     return np.arange(nbins) * step, values
-
-
-def equiphase_frequency(s, alpha, ctf):
-    """Frequency under the mean defocus with the same CTF phase as ``(s, alpha)``."""
-    lam = electron_wavelength_a(ctf["voltage_kv"])
-    cs_a = ctf["cs_mm"] * 1e7
-    du, dv = ctf["defocus_u_a"], ctf["defocus_v_a"]
-    d = 0.5 * (du + dv) + 0.5 * (du - dv) * np.cos(2 * (alpha - np.deg2rad(ctf["defocus_angle_deg"])))
-    mean_d = 0.5 * (du + dv)
-    chi = np.pi * lam * d * s ** 2 - 0.5 * np.pi * cs_a * lam ** 3 * s ** 4
-    # Solve pi lam mean_d u - pi/2 Cs lam^3 u^2 = chi for u = s'^2 (smaller root).
-    a = 0.5 * np.pi * cs_a * lam ** 3
-    b = np.pi * lam * mean_d
-    disc = np.maximum(b * b - 4 * a * chi, 0.0)
-    u = (b - np.sqrt(disc)) / (2 * a) if a > 0 else chi / b
-    return np.sqrt(np.maximum(u, 0.0))
-
-
-def ctf_zeros(ctf, max_frequency, count=8):
-    """Spatial frequencies (1/Å) of the first CTF zeros under the mean defocus.
-
-    Zeros where ``chi(s) + arcsin(Q) + phase = k pi`` (``k = 1, 2, ...``).
-    """
-    lam = electron_wavelength_a(ctf["voltage_kv"])
-    cs_a = ctf["cs_mm"] * 1e7
-    d = 0.5 * (ctf["defocus_u_a"] + ctf["defocus_v_a"])
-    offset = np.arcsin(ctf["amplitude_contrast"]) + np.deg2rad(ctf.get("phase_shift_deg", 0.0))
-    a = 0.5 * np.pi * cs_a * lam ** 3
-    b = np.pi * lam * d
-    out = []
-    for k in range(1, 200):
-        target = k * np.pi - offset             # chi = b u - a u^2, u = s^2
-        disc = b * b - 4 * a * target
-        if disc < 0:
-            break
-        u = (b - np.sqrt(disc)) / (2 * a) if a > 0 else target / b
-        s = np.sqrt(u)
-        if s > max_frequency or len(out) >= count:
-            break
-        out.append(float(s))
-    return np.array(out)
-
-
-def ctf_squared_centred(size, pixel_size_a, ctf):
-    """``CTF^2`` on a centred ``size`` grid (for the model half of the display)."""
-    values = ctf_2d((size, size), pixel_size_a, ctf["defocus_u_a"], ctf["defocus_v_a"],
-                    ctf.get("defocus_angle_deg", 0.0), ctf["voltage_kv"], ctf["cs_mm"],
-                    ctf["amplitude_contrast"], ctf.get("phase_shift_deg", 0.0), half=False)
-    return np.fft.fftshift(values ** 2)
 
 
 def box_background(spectrum, size):
@@ -273,7 +223,7 @@ def display_panel(spectrum, pixel_size_a, *, min_res_a=30.0, max_res_a=None, ctf
     panel = np.clip(diff / scale, -clip, clip)
     panel[(s < low) | cross] = 0.0
     if ctf is not None:
-        model = ctf_squared_centred(size, pixel_size_a, ctf)
+        model = ctf.squared_centred(size, pixel_size_a)
         model = model - model[band].mean()
         model = np.clip(model / _robust_sigma(model[band]), -clip, clip)
         model[s < low] = 0.0

@@ -1,6 +1,6 @@
 """Aligned stacks: every particle resampled once into its class frame, with metadata.
 
-The stack is streamed: images are read, transformed (on both cores) and
+The stack is streamed: images are read, transformed (on the worker threads) and
 appended batch by batch, so memory does not grow with the number of
 particles.  Beside each stack go metadata files that describe the new images
 in the same convention as the input (``conventions/model.md``):
@@ -9,30 +9,37 @@ in the same convention as the input (``conventions/model.md``):
   stack was turned to put the helical axis vertical, so that the files stay
   true to the class frame);
 * origins become the part not applied: 0, or ``R(turn) F^m R(psi) o`` with
-  ``--no-shift``;
+  shifts not applied;
 * the astigmatism angle turns with the image (``s (angle + psi) + turn``, ``s =
   -1`` when mirrored), which RELION's ``stack_create`` does not do;
 * mirror flags are cleared; image indices count from 1 in STAR and SPIDER
   files, from 0 in ``.cs`` files, in stack order; everything else is carried.
 """
+from __future__ import annotations
+
 import dataclasses
-import json
 import time
 from pathlib import Path
+from typing import Optional
 
 import numpy as np
 
 from .. import __version__
-from ..errors import SpectoolsError
+from ..errors import Hint, SpectoolsError
 from ..formats import write_particles
-from ..io.atomic import OutputSet
+from ..io.atomic import OutputSet, check_not_input
 from ..io.mrc import MrcStackWriter
 from ..io.spiderimage import SpiderStackWriter
 from ..io.stacks import StackCache
 from ..ops.geometry import rotate_xy, transformed_direction
-from ..ops.resample import align_images, resize_box
+from ..ops.resample import FILLS, INTERPOLATIONS, align_images, resize_box
 from ..particles import class_populations
 from .batches import batch_rows, ordered_map, progress, read_batch
+from .inputs import SKIP_MISSING, OpticsOptions, checked_table, fill_optics
+from .options import Option, vocabulary
+from .parsing import parse_choice_list, parse_int, parse_positive_int
+from .sidecar import sidecar, write_sidecar
+from .workers import WORKERS
 
 AXES = {"horizontal": 0, "vertical": 90}
 METADATA = {"star": ("relion", ".star"), "cs": ("cryosparc", ".cs"), "doc": ("spider", "_doc")}
@@ -42,13 +49,12 @@ def output_table(table, stack_path, *, turn_deg=0, apply_shift=True, box=None):
     """The metadata of the aligned stack (see the module docstring)."""
     d = table.data.copy()
     n = len(d)
-    psi = d["psi_deg"].to_numpy(float)
-    mirror = d["mirror"].to_numpy(bool) if "mirror" in d else np.zeros(n, bool)
+    psi, origin_x, origin_y, mirror = table.alignment()
     sign = np.where(mirror, -1.0, 1.0)
     if apply_shift:
         ox = oy = np.zeros(n)
     else:
-        rx, ry = rotate_xy(psi, d["origin_x_px"].to_numpy(float), d["origin_y_px"].to_numpy(float))
+        rx, ry = rotate_xy(psi, origin_x, origin_y)
         ox, oy = rotate_xy(turn_deg, sign * rx, ry)
     d["origin_x_px"], d["origin_y_px"] = ox, oy
     d["psi_deg"] = _wrap(np.full(n, -float(turn_deg)))
@@ -63,11 +69,106 @@ def output_table(table, stack_path, *, turn_deg=0, apply_shift=True, box=None):
     return dataclasses.replace(table, data=d, assumptions=list(table.assumptions))
 
 
-def write_aligned_stack(table, output, *, interpolation="fourier", fill="mean",
-                        axis="horizontal", apply_shift=True, box=None, float16=False,
-                        per_class=False, metadata=None, workers=2, batch_size=32, seed=0,
-                        show_progress=None, parameters=None):
-    """Write the aligned stack(s) of ``table`` with their metadata and a JSON sidecar.
+@dataclasses.dataclass(frozen=True)
+class StackOptions:
+    """Options of :func:`run_stack`; :data:`OPTIONS` describes each."""
+
+    interpolation: str = "fourier"
+    fill: str = "mean"
+    axis: str = "horizontal"
+    apply_shift: bool = True
+    box: Optional[int] = None
+    float16: bool = False
+    per_class: bool = False
+    metadata: Optional[tuple] = None
+    skip_missing: bool = False
+    workers: int = 2
+    seed: int = 0
+
+    def __post_init__(self):
+        for name, allowed in (("interpolation", INTERPOLATIONS), ("fill", FILLS),
+                              ("axis", tuple(AXES))):
+            if getattr(self, name) not in allowed:
+                raise SpectoolsError(f"{name} must be one of {', '.join(allowed)}, not "
+                                     f"{getattr(self, name)!r}")
+        unknown = [k for k in self.metadata or () if k not in METADATA]
+        if unknown:
+            raise SpectoolsError(f"unknown metadata {unknown}; choose from {', '.join(METADATA)}")
+
+
+OPTIONS = vocabulary(
+    StackOptions,
+    interpolation=Option(label="Interpolation", kind="choice", choices=INTERPOLATIONS,
+                         help="Resampling kernel: fourier (default; a 90-degree turn plus three "
+                              "FFT shears, exact for band-limited images), cubic (prefiltered "
+                              "B-spline) or linear (what relion_stack_create "
+                              "--apply_transformation does: bilinear, zero outside)."),
+    fill=Option(label="Fill", kind="choice", choices=FILLS,
+                help="Value of the corners a rotation uncovers: the image mean (default), "
+                     "noise with the image's mean and standard deviation, or zero."),
+    axis=Option(label="Helical axis of the output", kind="choice", choices=tuple(AXES),
+                help="horizontal: RELION's aligned frame (default); vertical: an extra exact "
+                     "90-degree turn, as SPIDER, EMAN2 and HILL expect."),
+    apply_shift=Option(label="Apply shifts?", kind="bool", flag="--no-shift",
+                       help="Apply the shifts (default). No: rotate about the box centre only; "
+                            "the shifts stay in the output's metadata."),
+    box=Option(label="Output box (px)", kind="int", parse=parse_positive_int, metavar="PX",
+               help="Crop or pad to this box after transforming (default: as the input)."),
+    float16=Option(label="Write 16-bit floats?", kind="bool", expert=True,
+                   help="Write MRC mode 12 (half floats): half the size; MRC output only."),
+    per_class=Option(label="One stack per class?", kind="bool",
+                     help="One stack per class, OUT_classNNN (classes numbered as in the "
+                          "input's software)."),
+    metadata=Option(label="Metadata beside each stack", kind="text", metavar="LIST",
+                    parse=lambda text: tuple(parse_choice_list(text, tuple(METADATA),
+                                                               "metadata")),
+                    help="Metadata files beside each stack, from star, cs and doc (default: "
+                         "star when the input gives voltage, Cs and amplitude contrast, cs, and "
+                         "doc for SPIDER output)."),
+    skip_missing=SKIP_MISSING,
+    workers=WORKERS,
+    seed=Option(label="Random seed", kind="int", parse=parse_int, expert=True,
+                help="Seed of the noise fill (the same seed gives the same stack)."),
+)
+
+
+def run_stack(table, output, options=StackOptions(), *, optics=OpticsOptions(), protect=(),
+              front_end="api", context=None, show_progress=None):
+    """The aligned-stack job: check the particles, write the stack(s) and their metadata.
+
+    Parameters
+    ----------
+    table : ParticleTable
+        Selected particles with a 2D alignment (not yet checked).
+    output : path-like
+        ``.mrcs``/``.mrc`` (MRC) or ``.spi`` (SPIDER); with ``per_class`` a
+        name pattern (``out.mrcs`` -> ``out_class003.mrcs``).
+    options : StackOptions
+    optics : OpticsOptions
+        Values RELION's optics block needs when the input lacks them.
+    protect : iterable of path-like
+        Files that must not be overwritten (the metadata files read).
+    front_end, context
+        Recorded in the sidecar.
+
+    Returns
+    -------
+    dict
+        The sidecar written: ``files``, ``particles``, per-class counts, seconds...
+    """
+    table, _, notes = checked_table(table, skip_missing=options.skip_missing)
+    fill_optics(table, optics)
+    for path, _ in stack_groups(table, Path(output), options.per_class):
+        check_not_input(path, protect)
+    summary = write_aligned_stack(table, output, options, front_end=front_end, context=context,
+                                  show_progress=show_progress)
+    summary["notes"] = notes + summary["notes"]
+    return summary
+
+
+def write_aligned_stack(table, output, options=StackOptions(), *, batch_size=32,
+                        show_progress=None, front_end="api", context=None):
+    """Write the aligned stack(s) of checked particles with their metadata and a JSON sidecar.
 
     Parameters
     ----------
@@ -75,141 +176,139 @@ def write_aligned_stack(table, output, *, interpolation="fourier", fill="mean",
         Checked particles (see :func:`spectools.pipelines.inputs.checked_table`),
         all of one box size.
     output : path-like
-        ``.mrcs``/``.mrc`` (MRC stack) or ``.spi`` (SPIDER stack).  With
-        ``per_class`` it is a name pattern: ``out.mrcs`` -> ``out_class003.mrcs``.
-    interpolation, fill : str
-        See :func:`spectools.transform.align_images`.
-    axis : {"horizontal", "vertical"}
-        Helical axis of the output: RELION's aligned frame (horizontal) or
-        turned by +90 degrees (vertical, for SPIDER, EMAN2, HILL).
-    apply_shift : bool
-        Apply the origins (default) or rotate about the box centre only.
-    box : int, optional
-        Crop or pad (with the fill value) to this size after transforming.
-    float16 : bool
-        MRC mode 12 instead of float32 (MRC output only).
-    per_class : bool
-        One stack per class.
-    metadata : iterable of {"star", "cs", "doc"}, optional
-        Metadata to write beside each stack; default ``.cs``, a STAR file
-        when the table has what RELION's optics block needs (voltage, Cs,
-        amplitude contrast), and a SPIDER doc for ``.spi`` output.
-    workers, batch_size : int
-        Threads and images per batch (memory ~ 2 x workers x batch_size images).
-    seed : int
-        Seed of ``fill="noise"``.
+        See :func:`run_stack`.
+    options : StackOptions
+    batch_size : int
+        Images per batch (memory ~ 2 x workers x batch_size images).
     show_progress : bool, optional
         Progress bar; default when stderr is a terminal.
-    parameters : dict, optional
-        Recorded in the JSON sidecar (e.g. the command line's options).
 
     Returns
     -------
     dict
-        What was written: ``files``, ``particles``, per-class counts, seconds.
+        The sidecar: ``files``, ``particles``, per-class counts, seconds.
     """
     output = Path(output)
-    suffix = output.suffix.lower()
-    if suffix not in (".mrcs", ".mrc", ".spi"):
-        raise SpectoolsError("aligned stacks are written as .mrcs, .mrc or .spi", output)
-    if float16 and suffix == ".spi":
-        raise SpectoolsError("SPIDER stacks hold 32-bit floats only; drop --float16", output)
-    if axis not in AXES:
-        raise SpectoolsError(f"axis must be one of {', '.join(AXES)}")
-    notes = []
-    if metadata is None:
-        metadata = ["cs"] + (["doc"] if suffix == ".spi" else [])
-        optics = ("voltage_kv", "cs_mm", "amplitude_contrast")
-        if table.has(*optics) and np.isfinite(table.data[list(optics)].to_numpy(float)).all():
-            metadata.insert(0, "star")
-        else:
-            notes.append("no RELION STAR written: the input gives no voltage, Cs and amplitude "
-                         "contrast (pass them to get one)")
-    turn = AXES[axis]
-    n_in = table.data["box_px"].to_numpy()[0] if len(table) else 0
-    out_box = int(box or n_in)
-
-    groups = _groups(table, output, per_class)
+    _check_output(output, options)
+    metadata, notes = _metadata_kinds(table, output, options.metadata)
+    out_box = int(options.box or table.box_px)
     started = time.perf_counter()
-    rng = np.random.default_rng(seed)
+    rng = np.random.default_rng(options.seed)
     cache = StackCache()
     files = []
     bar = progress(len(table), "aligning", show_progress)
     with OutputSet() as outputs:
-        for stack_path, rows in groups:
+        for stack_path, rows in stack_groups(table, output, options.per_class):
             sub = table.take(rows)
-            meta = output_table(sub, stack_path, turn_deg=turn, apply_shift=apply_shift,
-                                box=out_box)
             # Metadata first: a table that cannot be written fails before any image work.
-            written = [str(stack_path)]
-            for kind in metadata:
-                fmt, ext = METADATA[kind]
-                final = _beside(stack_path, ext)
-                try:
-                    write_particles(meta, outputs.path(final), format=fmt)
-                except SpectoolsError as exc:  # name the file the user asked for
-                    raise SpectoolsError(exc.reason, final) from None
-                written.append(str(final))
-            tmp = outputs.path(stack_path)
-            writer = (SpiderStackWriter(tmp, (out_box, out_box),
-                                        pixel_size_a=_pixel_size(sub))
-                      if suffix == ".spi" else
-                      MrcStackWriter(tmp, len(sub), (out_box, out_box), _pixel_size(sub),
-                                     np.float16 if float16 else np.float32,
-                                     label=f"spectools {__version__} aligned stack"))
-            batches = batch_rows(len(sub), batch_size)
-            seeds = rng.integers(2**63, size=len(batches))  # drawn here: threads share no rng
-
-            def work(job, sub=sub):
-                rows, batch_seed = job
-                images = read_batch(sub, rows, cache)
-                d = sub.data.iloc[rows]
-                out = align_images(
-                    images, d["psi_deg"].to_numpy(float),
-                    d["origin_x_px"].to_numpy(float) if apply_shift else 0.0,
-                    d["origin_y_px"].to_numpy(float) if apply_shift else 0.0,
-                    d["mirror"].to_numpy(bool) if "mirror" in d else False,
-                    interpolation=interpolation, fill=fill, turn_deg=turn,
-                    rng=np.random.default_rng(batch_seed))
-                return resize_box(out, out_box, fill)
-
+            written = [str(stack_path)] + _write_metadata(sub, stack_path, metadata, options,
+                                                          out_box, outputs)
+            writer = _stack_writer(outputs.path(stack_path), sub, out_box, options.float16,
+                                   stack_path.suffix.lower() == ".spi")
             with writer:
-                for images in ordered_map(work, zip(batches, seeds), workers):
+                for images in _aligned_batches(sub, options, out_box, cache, rng, batch_size):
                     writer.write(images)
                     bar.update(len(images))
             files.extend(written)
         seconds = time.perf_counter() - started
-        summary = {
-            "program": f"spectools {__version__}", "command": "stack",
-            "input": table.source, "particles": len(table),
-            "classes": {str(int(k)): int(v) for k, v in class_populations(table).items()},
-            "files": files, "box_px": out_box, "axis": axis, "interpolation": interpolation,
-            "fill": fill, "shift_applied": apply_shift, "float16": float16,
-            "assumptions": list(table.assumptions), "notes": notes,
-            "parameters": parameters or {},
-            "seconds": round(seconds, 3),
-            "segments_per_second": round(len(table) / seconds, 1) if seconds else None,
-        }
-        sidecar = _beside(groups[0][0] if not per_class else output, ".json")
-        with open(outputs.path(sidecar), "w") as fh:
-            json.dump(summary, fh, indent=2)
-        files.append(str(sidecar))
+        sidecar_path = _beside(output if options.per_class else stack_path, ".json")
+        files.append(str(sidecar_path))
+        summary = _summary(table, options, out_box, seconds, notes, files, front_end, context)
+        with open(outputs.path(sidecar_path), "w") as fh:
+            write_sidecar(fh, summary)
     bar.close()
     return summary
 
 
-def _groups(table, output, per_class):
+def _check_output(output, options):
+    suffix = output.suffix.lower()
+    if suffix not in (".mrcs", ".mrc", ".spi"):
+        raise SpectoolsError("aligned stacks are written as .mrcs, .mrc or .spi", output)
+    if options.float16 and suffix == ".spi":
+        raise SpectoolsError("SPIDER stacks hold 32-bit floats only", output,
+                             hint=Hint("float16", False, "write one"))
+
+
+def _metadata_kinds(table, output, metadata):
+    """The metadata files to write beside each stack, and a note when no STAR is possible."""
+    if metadata is not None:
+        return list(metadata), []
+    kinds = ["cs"] + (["doc"] if output.suffix.lower() == ".spi" else [])
+    optics = ("voltage_kv", "cs_mm", "amplitude_contrast")
+    if table.has(*optics) and np.isfinite(table.data[list(optics)].to_numpy(float)).all():
+        return ["star"] + kinds, []
+    return kinds, ["no RELION STAR written: the input gives no voltage, Cs and amplitude "
+                   "contrast (pass them to get one)"]
+
+
+def _write_metadata(sub, stack_path, kinds, options, out_box, outputs):
+    meta = output_table(sub, stack_path, turn_deg=AXES[options.axis],
+                        apply_shift=options.apply_shift, box=out_box)
+    written = []
+    for kind in kinds:
+        fmt, ext = METADATA[kind]
+        final = _beside(stack_path, ext)
+        try:
+            write_particles(meta, outputs.path(final), format=fmt)
+        except SpectoolsError as exc:  # name the file the user asked for
+            raise exc.with_path(final) from None
+        written.append(str(final))
+    return written
+
+
+def _stack_writer(tmp, sub, out_box, float16, spider):
+    psize = _pixel_size(sub)
+    if spider:
+        return SpiderStackWriter(tmp, (out_box, out_box), pixel_size_a=psize)
+    return MrcStackWriter(tmp, len(sub), (out_box, out_box), psize,
+                          np.float16 if float16 else np.float32,
+                          label=f"spectools {__version__} aligned stack")
+
+
+def _aligned_batches(sub, options, out_box, cache, rng, batch_size):
+    """The aligned images of ``sub`` in order, batch by batch, on ``options.workers`` threads."""
+    batches = batch_rows(len(sub), batch_size)
+    seeds = rng.integers(2**63, size=len(batches))  # drawn here: threads share no rng
+    jobs = [(rows, seed, sub, options, out_box, cache) for rows, seed in zip(batches, seeds)]
+    return ordered_map(_align_batch, jobs, options.workers)
+
+
+def _align_batch(job):
+    rows, seed, sub, options, out_box, cache = job
+    images = read_batch(sub, rows, cache)
+    psi, ox, oy, mirror = sub.alignment(rows)
+    if not options.apply_shift:
+        ox = oy = 0.0
+    out = align_images(images, psi, ox, oy, mirror, interpolation=options.interpolation,
+                       fill=options.fill, turn_deg=AXES[options.axis],
+                       rng=np.random.default_rng(seed))
+    return resize_box(out, out_box, options.fill)
+
+
+def _summary(table, options, out_box, seconds, notes, files, front_end, context):
+    results = {
+        "particles": len(table),
+        "classes": {str(int(k)): int(v) for k, v in class_populations(table).items()},
+        "box_px": out_box, "axis": options.axis, "interpolation": options.interpolation,
+        "fill": options.fill, "shift_applied": options.apply_shift, "float16": options.float16,
+        "seconds": round(seconds, 3),
+        "segments_per_second": round(len(table) / seconds, 1) if seconds else None,
+    }
+    return sidecar("stack", options, input=table.source, results=results, front_end=front_end,
+                   context=context, assumptions=table.assumptions, notes=notes, files=files)
+
+
+def stack_groups(table, output, per_class):
+    """``(stack path, row positions)`` of each stack to write: one, or one per class."""
     if not per_class:
         return [(output, np.arange(len(table)))]
     if not table.has("class_number"):
-        raise SpectoolsError("has no classes; --per-class needs class numbers",
-                             table.source or None)
+        raise SpectoolsError("has no classes; one stack per class needs class numbers",
+                             table.source or None, hint=Hint("per_class", False, "write one stack"))
     groups = []
-    classes = table.data["class_number"].to_numpy()
-    for number in np.unique(classes):
+    for number, rows in table.split_by("class_number"):
         native = int(table.native_class(number))
-        path = output.with_name(f"{output.stem}_class{native:03d}{output.suffix}")
-        groups.append((path, np.flatnonzero(classes == number)))
+        groups.append((output.with_name(f"{output.stem}_class{native:03d}{output.suffix}"), rows))
     return groups
 
 
@@ -223,9 +322,11 @@ def _beside(stack_path, ext):
 
 
 def _pixel_size(table):
-    psize = table.data["pixel_size_a"].to_numpy(float) if table.has("pixel_size_a") else [np.nan]
-    value = float(psize[0]) if len(psize) else 0.0
-    return value if np.isfinite(value) else 0.0
+    """The pixel size for the stack header; 0 (unset) when unknown."""
+    try:
+        return table.pixel_size_a
+    except SpectoolsError:
+        return 0.0
 
 
 def _wrap(angle):

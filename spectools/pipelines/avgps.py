@@ -1,411 +1,435 @@
-"""Averaged power spectrum of aligned helical segments.
+"""The averaged-power-spectrum job: options, checks, the spectrum, pictures and sidecar.
 
-For every segment: bring it into its class frame (one exact Fourier
-resampling, :mod:`spectools.transform`), with the class's helical axis turned
-horizontal; multiply by a soft mask; scale to zero mean and unit variance
-inside the mask; zero-pad; take ``|FFT|^2``.  Spectra are summed per class,
-each class's sum divided by its count, classes combined weighted by their
-counts, and the result turned so the helical axis is vertical (layer lines
-horizontal) unless asked otherwise.
+:func:`run_avgps` is the job the command line (``spectools avgps``), the Scipion
+protocol and the demo run: it checks the particles against their stacks,
+settles the tube mask and the helical axis of each class (measured on the
+class averages when there are some, which also checks the alignment
+convention against them), computes the spectrum
+(:func:`spectools.pipelines.spectrum_average.averaged_power_spectrum`) and
+writes every output atomically (nothing is written when anything fails).
 
-Because every image is rotated by its own exact angle there is no angle
-binning, hence no discrete-angle artefact and no binning error; the only
-interpolation is the band-limited one of the Fourier shears.
-
-The axis angle of a class (from +x towards +y in the class frame) is given,
-or measured (:func:`spectools.spectra.axis_angle_from_image`) on the class
-average when there is one, else on the mean of a sample of the class's
-aligned segments.  It is folded into each segment's rotation, so the tube
-mask always lies along the true axis.
+Outputs (``OUT`` = the output path without its extension): ``OUT.mrc`` (the
+combined spectrum: a full, centred plane, zero frequency at index P//2,
+float32, voxel size = the segments' real-space pixel size, helical axis
+vertical unless asked otherwise; white noise gives 1), ``OUT_classes.mrcs``
+(one spectrum per class, in class order), ``OUT.png`` and
+``OUT_classNNN.png``, ``OUT_profile.csv`` and ``OUT_profile.png`` (the
+layer-line profile), and ``OUT.json`` (:mod:`.sidecar`).
 """
+from __future__ import annotations
+
 import dataclasses
+from pathlib import Path
+from typing import Optional, Union
 
 import numpy as np
 
+from .. import __version__
 from ..errors import SpectoolsError
-from ..io.stacks import StackCache
+from ..io.atomic import OutputSet, check_not_input
+from ..io.mrc import MrcStackWriter
+from ..io.stacks import open_stack
 from ..ops.axis import axis_angle_from_image
-from ..ops.fourier import full_plane, rotate90_centred
-from ..ops.geometry import transformed_direction
-from ..ops.masks import normalize_in_mask, segment_mask
-from ..ops.power import ctf_power_sum, power_spectra_sum, rotate_power
-from ..ops.resample import align_images
-from .batches import batch_rows, ordered_map, progress, read_batch
 
-#: Segments per class used to measure an unknown axis angle.
-AXIS_SAMPLE = 256
-#: Segments sharing an in-plane angle from which one rotation of their summed
-#: spectrum is cheaper than rotating each segment.
-BIN_MIN = 8
+from ..ops.masks import MASKS
+from ..ops.resample import INTERPOLATIONS
+from ..ops.layer_lines import layer_line_profile, layer_lines
+from ..plots import profile_png, spectrum_png
+from .inputs import SKIP_MISSING, checked_table
+from .options import Option, vocabulary
+from .parsing import (parse_axis_angle, parse_overlay, parse_positive_float, parse_positive_int,
+                      parse_resolutions)
+from .selfcheck import class_average_correlations, summarize_check
+from .sidecar import sidecar, write_sidecar
+from .spectrum_average import CTF_CORRECTIONS, averaged_power_spectrum
+from .workers import WORKERS
+
+#: Helical axis of the output spectrum.
+AXES = ("vertical", "horizontal")
+#: Tube width when none is given, as a fraction of the box.
+DEFAULT_TUBE_FRACTION = 0.6
+#: What each kind of mask does, for the methods text users paste into papers.
+MASK_WORDS = {"tube": "a soft tube mask", "circle": "a soft circular mask", "none": "no mask"}
+
+
+@dataclasses.dataclass(frozen=True)
+class AvgpsOptions:
+    """Options of :func:`run_avgps`; :data:`OPTIONS` describes each."""
+
+    mask: str = "tube"
+    tube_diameter_a: Optional[float] = None
+    pad: int = 2
+    normalize: bool = True
+    axis: str = "vertical"
+    axis_angle: Union[str, float] = "auto"
+    ctf_correction: str = "none"
+    wiener_constant: float = 0.1
+    interpolation: str = "fourier"
+    per_class: bool = False
+    png: bool = False
+    profile: bool = False
+    overlay: Optional[dict] = None
+    resolution_marks: tuple = ()
+    skip_missing: bool = False
+    workers: int = 2
+
+    def __post_init__(self):
+        for name, allowed in (("mask", MASKS), ("axis", AXES),
+                              ("ctf_correction", CTF_CORRECTIONS),
+                              ("interpolation", INTERPOLATIONS)):
+            if getattr(self, name) not in allowed:
+                raise SpectoolsError(f"{name} must be one of {', '.join(allowed)}, not "
+                                     f"{getattr(self, name)!r}")
+        if self.axis_angle != "auto":
+            object.__setattr__(self, "axis_angle", parse_axis_angle(self.axis_angle))
+
+
+OPTIONS = vocabulary(
+    AvgpsOptions,
+    mask=Option(label="Mask", kind="choice", choices=MASKS,
+                help="Soft mask in the class frame: a tube along the helical axis (default), "
+                     "a circle, or none."),
+    tube_diameter_a=Option(label="Tube diameter (Å)", parse=parse_positive_float,
+                           flag="--tube-diameter", metavar="A",
+                           help="Width of the tube mask in Å (default: 60% of the box)."),
+    pad=Option(label="Padding factor", kind="int", parse=parse_positive_int, metavar="N",
+               help="Zero padding factor (default 2: finer sampling of the spectrum; 1 = "
+                    "none)."),
+    normalize=Option(label="Normalize each segment?", kind="bool",
+                     help="Scale each segment to zero mean and unit variance inside the mask, "
+                          "so that white noise gives 1. No: spectra as |FFT/N^2|^2, what "
+                          "relion_image_handler --avg_ampl2_ali accumulates."),
+    axis=Option(label="Helical axis of the output", kind="choice", choices=AXES,
+                help="vertical: layer lines horizontal, as HILL, EMAN2 and Bsoft show them "
+                     "(default); horizontal: RELION's frame."),
+    axis_angle=Option(label="Axis angle in the class frame (deg)", kind="text",
+                      parse=parse_axis_angle, metavar="auto|DEG",
+                      help="Angle of the helical axis in the class frame, from +x towards +y. "
+                           "auto (default) measures it per class: on the class average when "
+                           "class averages are given, else on the mean of the class's aligned "
+                           "segments."),
+    ctf_correction=Option(label="CTF correction", kind="choice", choices=CTF_CORRECTIONS,
+                          flag="--ctf",
+                          help="none (default: the spectrum users compare across tools) or "
+                               "wiener: divide by the mean CTF^2 of the segments (each turned "
+                               "into the class frame) plus the Wiener constant, flattening Thon "
+                               "rings under the layer lines."),
+    wiener_constant=Option(label="Wiener constant", parse=parse_positive_float, metavar="C",
+                           help="Added to the mean CTF^2 before dividing by it; keeps the CTF "
+                                "zeros from blowing up (default 0.1)."),
+    interpolation=Option(label="Interpolation", kind="choice", choices=INTERPOLATIONS,
+                         expert=True,
+                         help="Kernel of the image rotation: fourier (default, exact for "
+                              "band-limited images), cubic (prefiltered B-spline) or linear "
+                              "(RELION's bilinear)."),
+    per_class=Option(label="Write per-class spectra?", kind="bool",
+                     help="Also write one spectrum per class (OUT_classes.mrcs, and a PNG each)."),
+    png=Option(label="Write PNG pictures?", kind="bool",
+               help="Write the spectrum as a PNG: log scale, robust contrast, axes in 1/Å."),
+    profile=Option(label="Write the layer-line profile?", kind="bool",
+                   help="Write the layer-line profile (power summed along each layer line "
+                        "versus axial frequency) as CSV and PNG."),
+    overlay=Option(label="Predicted layer lines", kind="text", parse=parse_overlay,
+                   metavar="SPEC",
+                   help="Draw the layer lines of a helical symmetry on the PNGs: "
+                        "'twist=DEG,rise=A,csym=N,diameter=A' (csym and diameter optional; the "
+                        "diameter places the first Bessel maxima)."),
+    resolution_marks=Option(label="Resolution marks (Å)", kind="text", parse=parse_resolutions,
+                            metavar="A,A,...",
+                            help="Resolutions drawn as circles on the PNGs, e.g. '10,4.7'."),
+    skip_missing=SKIP_MISSING,
+    workers=WORKERS,
+)
 
 
 @dataclasses.dataclass
-class AveragedSpectrum:
-    """Result of :func:`averaged_power_spectrum`.
+class AvgpsRun:
+    """What :func:`run_avgps` did.
 
     Attributes
     ----------
-    combined : ndarray, float32, (P, P)
-        Mean spectrum over all segments, centred (zero frequency at P//2).
-    per_class : dict
-        Native class number -> mean spectrum of that class (same layout).
-    counts : dict
-        Native class number -> number of segments.
-    axis_angles : dict
-        Native class number -> helical axis angle used (degrees), and how it
-        was obtained.
-    pixel_size_a : float
-        Real-space pixel size of the segments (the MRC header's voxel size).
-    box, padded : int
-        Segment box and padded transform size (P).
+    result : AveragedSpectrum
+    files : list of str
     notes : list of str
-        Warnings about the data (e.g. shifts beyond the mask margin).
+        Everything worth telling the user, in order.
+    sidecar : dict
+        The JSON sidecar written.
     """
 
-    combined: np.ndarray
-    per_class: dict
-    counts: dict
-    axis_angles: dict
-    pixel_size_a: float
-    box: int
-    padded: int
-    notes: list = dataclasses.field(default_factory=list)
+    result: object
+    files: list
+    notes: list
+    sidecar: dict
+
+    def report_lines(self):
+        """What a front end prints: the summary, the axis angles, the files, the notes."""
+        res = self.result
+        counts = ", ".join(f"{k}: {v}" for k, v in sorted(res.counts.items()))
+        lines = [f"averaged {sum(res.counts.values())} segments (per class {counts}); "
+                 f"{res.padded}x{res.padded} spectrum at {res.pixel_size_a:g} A/px"]
+        for k, info in sorted(res.axis_angles.items()):
+            lines.append(f"  class {k}: helical axis at {info['angle_deg']:.2f} deg "
+                         f"({info['from']})")
+        lines += [f"  {path}" for path in self.files]
+        lines += [f"  note: {note}" for note in self.notes]
+        lines += [f"  assumed: {note}" for note in self.sidecar["assumptions"]]
+        return lines
 
 
-def averaged_power_spectrum(table, *, mask="tube", tube_diameter_px=None, pad=2,
-                            normalize=True, axis="vertical", axis_angle="auto",
-                            class_average_angles=None, interpolation="fourier",
-                            mask_margin_px=None, ctf="none", wiener_constant=0.1, workers=2,
-                            batch_size=32, show_progress=None):
-    """Average the power spectra of aligned segments, per class and combined.
+def run_avgps(table, output, options=AvgpsOptions(), *, class_averages=None, protect=(),
+              front_end="api", context=None, show_progress=None):
+    """The averaged-spectrum job: check, compute, write.
 
     Parameters
     ----------
     table : ParticleTable
-        Checked segments with 2D alignment (see
-        :func:`spectools.pipelines.inputs.checked_table`).
-    mask : {"tube", "circle", "none"}
-        Soft mask applied in the class frame (see
-        :func:`spectools.spectra.segment_mask`).
-    tube_diameter_px : float
-        Tube width for ``mask="tube"``.
-    pad : int
-        Zero padding factor (1 = none).
-    normalize : bool
-        Per-segment zero mean, unit variance inside the mask, and spectra
-        scaled so that white noise gives 1 (see :mod:`spectools.spectra`).
-    axis : {"vertical", "horizontal"}
-        Helical axis of the output: vertical (layer lines horizontal: HILL,
-        EMAN2, Bsoft) or horizontal (RELION's frame).
-    axis_angle : "auto" or float
-        Axis angle of every class in its class frame, or measure it.
-    class_average_angles : dict, optional
-        Native class number -> axis angle measured from the class average;
-        used by ``auto`` before falling back to the segments' spectrum.
-    interpolation : str
-        Kernel of the image rotation (see :func:`spectools.transform.align_images`).
-    mask_margin_px : float, optional
-        Distance between the mask and the box edge; default ``box / 8``.  A
-        particle shifted by more than this may bring the (zero-filled)
-        corners uncovered by its rotation under the mask's edge; the result's
-        ``notes`` say how many.  Fixed rather than taken from the data, so
-        that the result does not depend on the particles' shifts.
-    ctf : {"none", "wiener"}
-        ``wiener`` divides each class's mean spectrum by the mean CTF^2 of its
-        segments (each CTF turned with its segment into the class frame) plus
-        ``wiener_constant``: Thon rings flatten where the CTF is strong, and
-        the constant keeps the CTF zeros from blowing up.  It needs the CTF
-        parameters in the metadata and costs one CTF evaluation per segment.
-    """
-    if pad < 1:
-        raise SpectoolsError("padding factor must be at least 1")
-    if ctf not in ("none", "wiener"):
-        raise SpectoolsError(f"unknown CTF treatment {ctf!r}; choose none or wiener")
-    ctf_columns = ("defocus_u_a", "defocus_v_a", "defocus_angle_deg", "voltage_kv", "cs_mm",
-                   "amplitude_contrast")
-    if ctf == "wiener" and not table.has(*ctf_columns):
-        missing = [c for c in ctf_columns if not table.has(c)]
-        raise SpectoolsError(f"--ctf wiener needs CTF parameters; the metadata lacks "
-                             f"{', '.join(missing)}", table.source or None)
-    d = table.data
-    box = int(d["box_px"].to_numpy()[0])
-    size = pad * box
-    margin = float(mask_margin_px) if mask_margin_px is not None else max(2.0, box / 8.0)
-    shifts = np.hypot(d["origin_x_px"].to_numpy(float), d["origin_y_px"].to_numpy(float))
-    notes = []
-    if mask != "none" and (shifts > margin).any():
-        notes.append(f"{int((shifts > margin).sum())} segments are shifted by more than the "
-                     f"mask's {margin:.0f} px margin: their rotated corners (zero) may reach "
-                     "the mask's edge")
-    if mask == "tube":
-        if not tube_diameter_px or tube_diameter_px <= 0:
-            raise SpectoolsError("the tube mask needs a tube diameter (--tube-diameter)")
-        if tube_diameter_px > box:
-            raise SpectoolsError(f"tube diameter {tube_diameter_px:.0f} px is larger than the "
-                                 f"box ({box} px)")
-    seg_mask = segment_mask(box, mask, diameter_px=tube_diameter_px, margin_px=margin)
-    mask_energy = float(np.sum(seg_mask.astype(np.float64) ** 2))
-    rows = _nonzero_rows(seg_mask)
-    classes = (d["class_number"].to_numpy() if "class_number" in d
-               else np.ones(len(d), np.int64))
-    cache = StackCache()
-
-    def spectra_of(rows_idx, angle_offset, use_mask, use_rows):
-        """Summed half-plane spectrum of the given rows, rotated by psi - offset."""
-        images = read_batch(table, rows_idx, cache)
-        sub = d.iloc[rows_idx]
-        mirror = sub["mirror"].to_numpy(bool) if "mirror" in sub else np.zeros(len(sub), bool)
-        # R(-offset) F^m R(psi) = F^m R(psi -+ offset): the axis turns horizontal.
-        psi = sub["psi_deg"].to_numpy(float) - np.where(mirror, -1.0, 1.0) * angle_offset
-        aligned = align_images(images, psi, sub["origin_x_px"].to_numpy(float),
-                               sub["origin_y_px"].to_numpy(float), mirror,
-                               interpolation=interpolation, fill="zero")
-        if normalize:
-            aligned = normalize_in_mask(aligned, use_mask)
-        elif mask != "none":
-            aligned = aligned * use_mask
-        power = power_spectra_sum(aligned, pad=pad, rows=use_rows)
-        if ctf != "wiener":
-            return power, None
-        return power, ctf_in_frame(sub, psi, mirror)
-
-    def ctf_in_frame(sub, psi, mirror):
-        """Sum of CTF^2 of the segments, each CTF turned with its image into the class frame."""
-        angles_in_frame = transformed_direction(sub["defocus_angle_deg"].to_numpy(float), psi,
-                                                mirror)
-        return ctf_power_sum(size, float(sub["pixel_size_a"].iloc[0]), sub, angles_in_frame)
-
-    def bin_spectrum(rows_idx, bin_angle, bin_mirror, angle_offset):
-        """Segments sharing one in-plane angle: spectra in the raw frame, one rotation.
-
-        The mask goes into each raw frame instead (``M(A p)``, with the
-        segment's origin rounded to whole pixels: the soft mask moves by at
-        most half a pixel); the summed spectrum is then turned into the class
-        frame exactly, by rotating its transform (the autocorrelation of the
-        masked segments, which fits in the padded box because the mask lies
-        inside the segment's box).
-        """
-        total = np.zeros((size, size // 2 + 1), np.float64)
-        ctf_total = np.zeros_like(total) if ctf == "wiener" else None
-        sub_all = d.iloc[rows_idx]
-        shift = np.rint(np.stack([sub_all["origin_x_px"].to_numpy(float),
-                                  sub_all["origin_y_px"].to_numpy(float)], 1)).astype(int)
-        reach = int(np.abs(shift).max()) + 1
-        canvas = box + 2 * reach
-        g = np.arange(canvas, dtype=np.float64) - (canvas // 2)
-        gx, gy = np.meshgrid(g, g)
-        # q = F^m R(angle) p' on the canvas (p' = p + o); the mask is M(q).
-        t = np.deg2rad(bin_angle)
-        qx = np.cos(t) * gx - np.sin(t) * gy
-        qy = np.sin(t) * gx + np.cos(t) * gy
-        big = segment_mask(box, mask, diameter_px=tube_diameter_px, margin_px=margin,
-                           coords=(-qx if bin_mirror else qx, qy))
-        c0 = canvas // 2 - box // 2
-        for part in _split(np.arange(len(rows_idx)), batch_size):
-            images = read_batch(table, rows_idx[part], cache)
-            masks = np.stack([big[c0 + oy:c0 + oy + box, c0 + ox:c0 + ox + box]
-                              for ox, oy in shift[part]])
-            if normalize:
-                masked = normalize_in_mask(images, masks)
-            else:
-                masked = images * masks
-            total += power_spectra_sum(masked, pad=pad)
-            if ctf == "wiener":
-                ctf_total += ctf_in_frame(sub_all.iloc[part], bin_angle, bin_mirror)
-        return rotate_power(total, size, bin_angle, bin_mirror), ctf_total
-
-    angles, sums, counts = {}, {}, {}
-    bar = progress(len(d), "power spectra", show_progress)
-    for number in np.unique(classes):
-        native = int(table.native_class(number)) if "class_number" in d else 1
-        members = np.flatnonzero(classes == number)
-        angle, how = _class_axis_angle(native, axis_angle, class_average_angles)
-        if angle is None:
-            sample = members[np.linspace(0, len(members) - 1,
-                                         min(AXIS_SAMPLE, len(members))).astype(int)]
-            angle = axis_angle_from_image(_aligned_mean(table, sample, cache, interpolation))
-            how = f"measured from the mean of {len(sample)} aligned segments"
-        angles[native] = {"angle_deg": round(float(angle), 3), "from": how}
-        total = np.zeros((size, size // 2 + 1), np.float64)
-        ctf_total = np.zeros_like(total) if ctf == "wiener" else None
-        bins, singles = (_angle_bins(d.iloc[members], angle, size) if pad >= 2
-                         else ([], np.arange(len(members))))
-        jobs = [("rotate", b) for b in _split(members[singles], batch_size)]
-        jobs += [("bin", (members[idx], bin_angle, bin_mirror))
-                 for idx, bin_angle, bin_mirror in bins]
-        for (part, ctf_part), (kind, job) in zip(
-                ordered_map(lambda j, a=angle: (spectra_of(j[1], a, seg_mask, rows)
-                                                if j[0] == "rotate" else
-                                                bin_spectrum(*j[1], a)), jobs, workers),
-                jobs):
-            total += part
-            if ctf_part is not None:
-                ctf_total += ctf_part
-            bar.update(len(job) if kind == "rotate" else len(job[0]))
-        if ctf == "wiener":
-            total = total / (ctf_total / len(members) + wiener_constant)
-        sums[native], counts[native] = total, len(members)
-    bar.close()
-
-    scale = (1.0 / mask_energy) if normalize else (1.0 / float(box) ** 4)
-    turn = 90 if axis == "vertical" else 0
-    per_class = {k: _orient(full_plane(s / counts[k] * scale, size), turn)
-                 for k, s in sums.items()}
-    combined = _orient(full_plane(sum(sums.values()) / len(d) * scale, size), turn)
-    psize = float(d["pixel_size_a"].to_numpy(float)[0]) if "pixel_size_a" in d else float("nan")
-    return AveragedSpectrum(combined=combined, per_class=per_class, counts=counts,
-                            axis_angles=angles, pixel_size_a=psize, box=box, padded=size,
-                            notes=notes)
-
-
-def _aligned_mean(table, rows, cache, interpolation):
-    """Mean of the given segments in their class frame (a class average of our own)."""
-    total = None
-    for part in _split(rows, 32):
-        images = read_batch(table, part, cache)
-        sub = table.data.iloc[part]
-        aligned = align_images(images, sub["psi_deg"].to_numpy(float),
-                               sub["origin_x_px"].to_numpy(float),
-                               sub["origin_y_px"].to_numpy(float),
-                               sub["mirror"].to_numpy(bool) if "mirror" in sub else False,
-                               interpolation=interpolation, fill="mean")
-        total = aligned.sum(axis=0) if total is None else total + aligned.sum(axis=0)
-    return total / len(rows)
-
-
-def _angle_bins(rows, axis_offset, size):
-    """Groups of segments whose in-plane angles (in the class frame) agree.
-
-    Angles (psi turned by the class axis, mirror kept apart) are binned so
-    finely that using the bin's mean angle moves nothing by more than 0.1
-    pixel at the edge of the padded spectrum: width ``0.2 / (size / 2)``
-    radians.  Only bins of at least :data:`BIN_MIN` segments are returned as
-    bins (real RELION and cryoSPARC data store psi on sampling grids, so
-    many segments share an angle); the others are rotated one by one.
+        Selected segments with a 2D alignment (not yet checked against their
+        stacks).
+    output : path-like
+        The combined spectrum, ``.mrc`` (or ``.map``).
+    options : AvgpsOptions
+    class_averages : path-like or dict, optional
+        A stack of class averages (cryoSPARC ``*_class_averages.mrc``, RELION
+        ``*_classes.mrcs``: frame = native class - class base) or a dict
+        native class number -> image.  Measures the axis angles (with
+        ``axis_angle="auto"``) and checks the alignment convention.
+    protect : iterable of path-like
+        Files that must not be overwritten (the metadata files read).
+    front_end : {"cli", "scipion", "api"}
+    context : dict, optional
+        Recorded in the sidecar (e.g. the command line).
+    show_progress : bool, optional
+        Progress bar; default when stderr is a terminal.
 
     Returns
     -------
-    bins : list of (positions, mean angle, mirror)
-    singles : ndarray of positions
+    AvgpsRun
+
+    Raises
+    ------
+    SpectoolsError
+        Bad input, unknown pixel size, a tube wider than the box, class
+        averages of another size...
     """
-    mirror = rows["mirror"].to_numpy(bool) if "mirror" in rows else np.zeros(len(rows), bool)
-    psi = rows["psi_deg"].to_numpy(float) - np.where(mirror, -1.0, 1.0) * axis_offset
-    width = np.rad2deg(0.2 / (size / 2.0))
-    wrapped = np.mod(psi, 360.0)
-    key = np.floor(wrapped / width).astype(np.int64) * 2 + mirror
-    bins, singles = [], []
-    for k in np.unique(key):
-        idx = np.flatnonzero(key == k)
-        if len(idx) >= BIN_MIN:
-            centre = np.rad2deg(np.angle(np.mean(np.exp(1j * np.deg2rad(wrapped[idx])))))
-            bins.append((idx, float(centre), bool(k % 2)))
-        else:
-            singles.extend(idx)
-    return bins, np.array(sorted(singles), dtype=np.int64)
+    output = Path(output)
+    if output.suffix.lower() not in (".mrc", ".map"):
+        raise SpectoolsError("the averaged spectrum is written as .mrc", output)
+    protect = list(protect) + ([class_averages] if isinstance(class_averages, (str, Path))
+                               else [])
+    check_not_input(output, protect)
+    table, box, notes = checked_table(table, skip_missing=options.skip_missing)
+    pixel_size_a = table.pixel_size_a
+    diameter_px, tube_note = tube_diameter_px(options, box, pixel_size_a)
+    notes += tube_note
+    averages = _class_averages(class_averages, table, box)
+    check, class_angles = alignment_check(table, averages, options.axis_angle)
+    if check:
+        notes.append(f"alignment check: {check['verdict']}")
+    result = averaged_power_spectrum(
+        table, mask=options.mask, tube_diameter_px=diameter_px, pad=options.pad,
+        normalize=options.normalize, axis=options.axis, axis_angle=options.axis_angle,
+        class_average_angles=class_angles, interpolation=options.interpolation,
+        ctf_correction=options.ctf_correction, wiener_constant=options.wiener_constant,
+        workers=options.workers, show_progress=show_progress)
+    overlay = overlay_lines(options.overlay, pixel_size_a)
+    extra = {"alignment_check": check} if check else {}
+    files, content = write_outputs(result, output, table=table, options=options,
+                                   overlay=overlay, extra=extra, front_end=front_end,
+                                   context=context, notes=notes + result.notes)
+    return AvgpsRun(result=result, files=files, notes=notes + result.notes, sidecar=content)
 
 
-def _class_axis_angle(native, axis_angle, class_average_angles):
-    if axis_angle != "auto":
-        return float(axis_angle), "given"
-    if class_average_angles and native in class_average_angles:
-        return float(class_average_angles[native]), "measured from the class average"
-    return None, ""
+def tube_diameter_px(options, box, pixel_size_a):
+    """The tube mask's width in pixels (None without a tube mask), and a note on the default."""
+    if options.mask != "tube":
+        return None, []
+    if options.tube_diameter_a:
+        return options.tube_diameter_a / pixel_size_a, []
+    diameter_px = DEFAULT_TUBE_FRACTION * box
+    return diameter_px, [f"tube mask {diameter_px * pixel_size_a:.0f} A wide (60% of the box)"]
 
 
-def _orient(spectrum, turn):
-    out = rotate90_centred(spectrum, turn) if turn else spectrum
-    return out.astype(np.float32)
+def read_class_averages(path, table, box):
+    """Class averages by native class number, from a stack.
+
+    cryoSPARC numbers classes from 0 and writes class k as frame k; RELION
+    numbers from 1 and writes class k as frame k (1-based), i.e. index k-1.
+    Either way frame index = native class - class_base.
+    """
+    stack = open_stack(path)
+    if stack.shape[-1] != box or stack.shape[-2] != box:
+        raise SpectoolsError(f"class averages are {stack.shape[-1]}x{stack.shape[-2]} but the "
+                             f"particles are {box}x{box}", path)
+    out = {}
+    for native in _native_classes(table):
+        index = native - table.class_base
+        if 0 <= index < stack.shape[0]:
+            out[native] = np.asarray(stack[index], np.float32)
+    return out
 
 
-def _nonzero_rows(mask):
-    nonzero = np.flatnonzero(mask.any(axis=1))
-    return slice(int(nonzero[0]), int(nonzero[-1]) + 1) if len(nonzero) else None
-
-
-def _split(indices, batch_size):
-    return [indices[r] for r in batch_rows(len(indices), batch_size)]
-
-
-def write_outputs(result, output, *, table, per_class=False, png=False, profile=False,
-                  overlay=None, resolution_marks=(), axis="vertical", parameters=None,
-                  extra=None):
-    """Write the MRC(s), PNG(s), profile and JSON sidecar of an averaged spectrum, atomically.
-
-    Files (``OUT`` = ``output`` without its extension): ``OUT.mrc`` (combined,
-    float32, centred, voxel size = the segments' real-space pixel size),
-    ``OUT_classes.mrcs`` (one spectrum per class, in class order) with
-    ``per_class``, ``OUT.png`` (and ``OUT_classNNN.png``) with ``png``,
-    ``OUT_profile.csv`` and ``OUT_profile.png`` with ``profile``, ``OUT.json``.
+def alignment_check(table, averages, axis_angle):
+    """The alignment-convention check against class averages, and their axis angles.
 
     Returns
     -------
-    list of str
-        The files written.
+    check : dict or None
+        ``correlations`` (per class and candidate reading), ``best``,
+        ``verdict``; None without class averages.
+    class_angles : dict or None
+        Native class -> axis angle measured on its average (only with
+        ``axis_angle="auto"``).
     """
-    from pathlib import Path
+    if not averages:
+        return None, None
+    scores = class_average_correlations(table, averages)
+    best, verdict = summarize_check(scores)
+    check = {"correlations": {str(k): v for k, v in scores.items()}, "best": best,
+             "verdict": verdict}
+    angles = ({k: axis_angle_from_image(img) for k, img in averages.items()}
+              if axis_angle == "auto" else None)
+    return check, angles
 
-    from .. import __version__
-    from ..io.atomic import OutputSet
-    from ..io.mrc import MrcStackWriter
-    from ..plots import layer_line_profile, profile_png, spectrum_png
 
+def overlay_lines(overlay, pixel_size_a):
+    """The predicted layer lines of an overlay spec (see :func:`spectools.ops.layer_lines.layer_lines`)."""
+    if not overlay:
+        return None
+    return layer_lines(overlay["twist"], overlay["rise"], int(overlay.get("csym", 1)),
+                       overlay.get("diameter"), max_frequency=0.5 / pixel_size_a)
+
+
+def methods_text(content):
+    """The methods paragraph for a paper, from an averaged-spectrum sidecar."""
+    p = content["parameters"]
+    mask = MASK_WORDS[p["mask"]]
+    if p["mask"] == "tube":
+        mask += (f" ({p['tube_diameter_a']:g} Å wide)" if p.get("tube_diameter_a")
+                 else " (60% of the box wide)")
+    axis = ("with the helical axis measured per class" if p["axis_angle"] == "auto"
+            else f"with the helical axis at {p['axis_angle']:g}° in the class frame")
+    return (f"The averaged power spectrum of {content['segments']} helical segments "
+            f"({len(content['segments_per_class'])} classes) was computed with "
+            f"{content['program']}: each segment was brought into its class frame by an exact "
+            f"Fourier rotation and shift ({axis}), multiplied by {mask}, "
+            + ("normalised to zero mean and unit variance inside the mask, "
+               if p["normalize"] else "")
+            + f"zero padded {p['pad']}-fold, and the squared Fourier amplitudes were averaged; "
+              "segments sharing an in-plane angle to within 0.1 Fourier pixel at the edge of "
+              "the spectrum were summed before one exact rotation of their spectrum.")
+
+
+# ---------------------------------------------------------------------- writing
+
+
+def write_outputs(result, output, *, table, options, overlay=None, extra=None,
+                  front_end="api", context=None, notes=()):
+    """Write the MRC(s), PNG(s), profile and JSON sidecar of a spectrum, atomically.
+
+    Returns
+    -------
+    files : list of str
+        The files written, the sidecar last.
+    sidecar : dict
+    """
     output = Path(output)
     stem = output.with_suffix("")
-    psize = result.pixel_size_a if np.isfinite(result.pixel_size_a) else 0.0
     files = []
     with OutputSet() as outputs:
         def target(path):
             files.append(str(path))
             return outputs.path(path)
 
-        with MrcStackWriter(target(output), 1, result.combined.shape, psize,
-                            label=f"spectools {__version__} averaged power spectrum") as w:
-            w.write(result.combined)
+        _write_spectra(result, output, stem, target, options.per_class)
+        if options.png:
+            _write_pngs(result, stem, target, options, overlay)
+        if options.profile:
+            _write_profile(result, stem, target, options.axis, overlay)
+        json_path = Path(f"{stem}.json")
+        content = _sidecar(result, table, options, overlay, extra, front_end, context, notes,
+                           files + [str(json_path)])
+        with open(target(json_path), "w") as fh:
+            write_sidecar(fh, content)
+    return files, content
+
+
+def _pixel_size(result):
+    return result.pixel_size_a if np.isfinite(result.pixel_size_a) else 0.0
+
+
+def _write_spectra(result, output, stem, target, per_class):
+    psize = _pixel_size(result)
+    with MrcStackWriter(target(output), 1, result.combined.shape, psize,
+                        label=f"spectools {__version__} averaged power spectrum") as w:
+        w.write(result.combined)
+    if per_class:
         classes = sorted(result.per_class)
-        if per_class:
-            with MrcStackWriter(target(Path(f"{stem}_classes.mrcs")), len(classes),
-                                result.combined.shape, psize,
-                                label=f"spectools {__version__} per-class spectra") as w:
-                for k in classes:
-                    w.write(result.per_class[k])
-        if png:
-            spectrum_png(target(Path(f"{stem}.png")), result.combined, psize or 1.0, axis=axis,
-                         overlay=overlay, resolution_marks=resolution_marks,
-                         title=f"{sum(result.counts.values())} segments, classes "
-                               f"{', '.join(str(k) for k in classes)}")
-            if per_class:
-                for k in classes:
-                    spectrum_png(target(Path(f"{stem}_class{k:03d}.png")), result.per_class[k],
-                                 psize or 1.0, axis=axis, overlay=overlay,
-                                 resolution_marks=resolution_marks,
-                                 title=f"class {k}: {result.counts[k]} segments")
-        if profile:
-            freq, intensity = layer_line_profile(result.combined, psize or 1.0, axis)
-            with open(target(Path(f"{stem}_profile.csv")), "w") as fh:
-                fh.write("axial_frequency_per_angstrom,summed_power\n")
-                for f, v in zip(freq, intensity):
-                    fh.write(f"{f:.6f},{v:.6e}\n")
-            profile_png(target(Path(f"{stem}_profile.png")), freq, intensity, overlay=overlay)
-        sidecar = {
-            "program": f"spectools {__version__}", "command": "avgps",
-            "input": table.source, "format": table.format_detail,
-            "segments": int(sum(result.counts.values())),
-            "segments_per_class": {str(k): int(v) for k, v in result.counts.items()},
-            "class_numbering": f"as in the input's software (from {table.class_base})",
-            "axis_angles": {str(k): v for k, v in result.axis_angles.items()},
-            "pixel_size_a": result.pixel_size_a, "box_px": result.box,
-            "padded_px": result.padded,
-            "fourier_pixel_per_angstrom": (1.0 / (result.padded * psize)) if psize else None,
-            "layout": "full plane, centred: zero frequency at index padded//2 on both axes "
-                      "(numpy.fft.fftshift); kx along columns, ky along rows",
-            "axis": axis, "assumptions": list(table.assumptions), "notes": result.notes,
-            "parameters": parameters or {}, "files": files + [str(stem) + ".json"],
-        }
-        if overlay:
-            sidecar["overlay_layer_lines"] = overlay
-        if extra:
-            sidecar.update(extra)
-        with open(target(Path(f"{stem}.json")), "w") as fh:
-            import json
-            json.dump(sidecar, fh, indent=2, default=float)
-    return files
+        with MrcStackWriter(target(Path(f"{stem}_classes.mrcs")), len(classes),
+                            result.combined.shape, psize,
+                            label=f"spectools {__version__} per-class spectra") as w:
+            for k in classes:
+                w.write(result.per_class[k])
+
+
+def _write_pngs(result, stem, target, options, overlay):
+    psize = _pixel_size(result) or 1.0
+    classes = sorted(result.per_class)
+    common = {"axis": options.axis, "overlay": overlay,
+              "resolution_marks": options.resolution_marks}
+    spectrum_png(target(Path(f"{stem}.png")), result.combined, psize,
+                 title=f"{sum(result.counts.values())} segments, classes "
+                       f"{', '.join(str(k) for k in classes)}", **common)
+    if options.per_class:
+        for k in classes:
+            spectrum_png(target(Path(f"{stem}_class{k:03d}.png")), result.per_class[k], psize,
+                         title=f"class {k}: {result.counts[k]} segments", **common)
+
+
+def _write_profile(result, stem, target, axis, overlay):
+    freq, intensity = layer_line_profile(result.combined, _pixel_size(result) or 1.0, axis)
+    with open(target(Path(f"{stem}_profile.csv")), "w") as fh:
+        fh.write("axial_frequency_per_angstrom,summed_power\n")
+        for f, v in zip(freq, intensity):
+            fh.write(f"{f:.6f},{v:.6e}\n")
+    profile_png(target(Path(f"{stem}_profile.png")), freq, intensity, overlay=overlay)
+
+
+def _sidecar(result, table, options, overlay, extra, front_end, context, notes, files):
+    psize = _pixel_size(result)
+    results = {
+        "format": table.format_detail,
+        "segments": int(sum(result.counts.values())),
+        "segments_per_class": {str(k): int(v) for k, v in result.counts.items()},
+        "class_numbering": f"as in the input's software (from {table.class_base})",
+        "axis_angles": {str(k): v for k, v in result.axis_angles.items()},
+        "pixel_size_a": result.pixel_size_a, "box_px": result.box, "padded_px": result.padded,
+        "fourier_pixel_per_angstrom": (1.0 / (result.padded * psize)) if psize else None,
+        "layout": "full plane, centred: zero frequency at index padded//2 on both axes "
+                  "(numpy.fft.fftshift); kx along columns, ky along rows",
+        "axis": options.axis,
+    }
+    if overlay:
+        results["overlay_layer_lines"] = overlay
+    results.update(extra or {})
+    return sidecar("avgps", options, input=table.source, results=results, front_end=front_end,
+                   context=context, assumptions=table.assumptions, notes=notes, files=files)
+
+
+def _class_averages(class_averages, table, box):
+    """Class averages of the selected classes, from a stack path or a dict."""
+    if class_averages is None:
+        return {}
+    if isinstance(class_averages, (str, Path)):
+        return read_class_averages(class_averages, table, box)
+    used = set(_native_classes(table))
+    for native, image in class_averages.items():
+        if np.shape(image) != (box, box):
+            raise SpectoolsError(f"class average {native} is {np.shape(image)[-1]}x"
+                                 f"{np.shape(image)[0]} but the particles are {box}x{box}")
+    return {k: np.asarray(v, np.float32) for k, v in class_averages.items() if k in used}
+
+
+def _native_classes(table):
+    if not table.has("class_number"):
+        return []
+    return sorted({int(k) for k in table.native_class(table.data["class_number"].unique())})

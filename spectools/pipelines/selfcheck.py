@@ -90,5 +90,6 @@ def summarize_check(scores):
     else:
         verdict = (f"WARNING: '{best}' matches the class averages better (mean correlation "
                    f"{mean[best]:.3f}) than the assumed convention ({mean['as read']:.3f}); "
-                   "check the metadata's convention (e.g. --cs2d-convention)")
+                   "check how the metadata's poses are read (for cryoSPARC: the 2D pose "
+                   "convention)")
     return best, verdict

@@ -1,12 +1,18 @@
 """Simulated multi-class datasets on disk: raw stacks, class-frame images, metadata, ground truth."""
 from __future__ import annotations
 
+import dataclasses
 import json
 from pathlib import Path
 
 import numpy as np
+import pandas as pd
 
 from ..errors import SpectoolsError
+from ..formats import write_particles
+from ..io.atomic import atomic_output
+from ..io.mrc import MrcStackWriter
+from ..particles import ParticleTable
 from .segments import (
     _BATCH,
     DEFAULT_OPTICS,
@@ -72,14 +78,71 @@ def simulate_dataset(folder, helices, n_per_class, box, pixel_size_a, *, seed=0,
     with the number of segments.  Micrograph names and tube ids are
     bookkeeping only: poses are independent per segment.
     """
-    import pandas as pd
+    plan = _plan(helices, n_per_class, box, pixel_size_a, seed=seed, noise_sigma=noise_sigma,
+                 shift_sigma_px=shift_sigma_px, ctf=ctf, stack_size=stack_size,
+                 formats=formats, psi_range_deg=psi_range_deg, mirror_fraction=mirror_fraction)
+    folder = Path(folder)
+    if folder.exists() and not folder.is_dir():
+        raise SpectoolsError("output folder is an existing file", folder)
+    poses, noise_rng = _draw_dataset_poses(plan)
+    folder.mkdir(parents=True, exist_ok=True)
+    folder = folder.resolve()
+    stacks = [folder / f"segments_{i + 1:03d}.mrcs" for i in range(plan.n_stacks)]
+    paths = {"stacks": stacks, "canonical": folder / "canonical.mrcs",
+             "truth": folder / "truth.json"}
+    _write_images(plan, poses, noise_rng, stacks, paths["canonical"])
+    table = _metadata_table(plan, poses, stacks)
+    for name in plan.formats:
+        paths[name] = folder / METADATA_FILES[name]
+        write_particles(table, paths[name])
+    with atomic_output(paths["truth"], "w") as fh:
+        json.dump(_truth(plan, poses, table, stacks, paths), fh, indent=1)
+        fh.write("\n")
+    return table, paths
 
-    from ..formats import write_particles
-    from ..io.atomic import atomic_output
-    from ..io.mrc import MrcStackWriter
-    from ..particles import ParticleTable
 
-    # ---- everything is checked before anything is written
+@dataclasses.dataclass(frozen=True)
+class _Plan:
+    """The checked parameters of a dataset (everything is checked before anything is written)."""
+
+    helices: list
+    counts: list
+    box: int
+    pixel_size_a: float
+    seed: int
+    noise_sigma: float
+    shift_sigma_px: float
+    ctf: object
+    stack_size: int
+    formats: list
+    psi_range_deg: tuple
+    mirror_fraction: float
+    notes: list
+
+    @property
+    def total(self):
+        return int(sum(self.counts))
+
+    @property
+    def n_stacks(self):
+        return -(-self.total // self.stack_size)
+
+
+@dataclasses.dataclass(frozen=True)
+class _Poses:
+    """Class, pose and helical phase of every segment, in table order."""
+
+    class_index: np.ndarray
+    psi: np.ndarray
+    ox: np.ndarray
+    oy: np.ndarray
+    mirror: np.ndarray
+    phase: np.ndarray
+    phi0: np.ndarray
+
+
+def _plan(helices, n_per_class, box, pixel_size_a, *, seed, noise_sigma, shift_sigma_px, ctf,
+          stack_size, formats, psi_range_deg, mirror_fraction):
     helices = [helices] if isinstance(helices, Helix) else list(helices)
     if not helices or not all(isinstance(h, Helix) for h in helices):
         raise SpectoolsError("helices must be one Helix or a non-empty sequence of Helix")
@@ -91,15 +154,21 @@ def simulate_dataset(folder, helices, n_per_class, box, pixel_size_a, *, seed=0,
         raise SpectoolsError(f"{len(counts)} segment counts for {len(helices)} classes")
     counts = [_number(c, "segments per class", minimum=1, integer=True) for c in counts]
     stack_size = _number(stack_size, "stack size", minimum=1, integer=True)
-    seed = _number(seed, "seed", minimum=0, integer=True)
-    ctf = _as_ctf(ctf)
     formats = [formats] if isinstance(formats, str) else list(formats)
     unknown = [f for f in formats if f not in METADATA_FILES]
     if unknown:
         raise SpectoolsError(f"unknown format(s) {', '.join(map(str, unknown))}; choose from "
                              f"{', '.join(METADATA_FILES)}")
     total = int(sum(counts))
-    n_stacks = -(-total // stack_size)
+    formats, notes = _formats_that_fit(formats, total, -(-total // stack_size), mirror_fraction)
+    notes += _aliasing_notes(helices, pixel_size_a)
+    return _Plan(helices, counts, box, pixel_size_a,
+                 _number(seed, "seed", minimum=0, integer=True), noise_sigma, shift_sigma_px,
+                 _as_ctf(ctf), stack_size, formats, tuple(psi_range_deg), mirror_fraction, notes)
+
+
+def _formats_that_fit(formats, total, n_stacks, mirror_fraction):
+    """The metadata formats that can describe the dataset, and notes on those left out."""
     notes = []
     if mirror_fraction > 0:
         if n_stacks > 1:
@@ -113,9 +182,14 @@ def simulate_dataset(folder, helices, n_per_class, box, pixel_size_a, *, seed=0,
                          "(no mirror flag in those formats); only the SPIDER doc describes "
                          "the alignment")
     if "spider" in formats and n_stacks > 1:
-        formats.remove("spider")
+        formats = [f for f in formats if f != "spider"]
         notes.append(f"no SPIDER doc: the segments fill {n_stacks} stacks and a SPIDER doc "
                      "describes one stack (raise the stack size to get one)")
+    return formats, notes
+
+
+def _aliasing_notes(helices, pixel_size_a):
+    notes = []
     for i, helix in enumerate(helices, 1):
         if helix.rise_a < 2 * pixel_size_a:
             notes.append(f"class {i}: the rise {helix.rise_a:g} A is below Nyquist "
@@ -123,104 +197,114 @@ def simulate_dataset(folder, helices, n_per_class, box, pixel_size_a, *, seed=0,
         if helix.subunit_sigma_a < 1.5 * pixel_size_a:
             notes.append(f"class {i}: subunit sigma {helix.subunit_sigma_a:g} A is under 1.5 "
                          "pixels; the Gaussians alias")
+    return notes
 
-    folder = Path(folder)
-    if folder.exists() and not folder.is_dir():
-        raise SpectoolsError("output folder is an existing file", folder)
 
-    # ---- poses for all segments (cheap), images batch by batch
-    pose_seed, noise_seed = np.random.SeedSequence(seed).spawn(2)
+def _draw_dataset_poses(plan):
+    """Classes (shuffled), poses and phases for all segments (cheap), and the noise generator."""
+    pose_seed, noise_seed = np.random.SeedSequence(plan.seed).spawn(2)
     rng = np.random.default_rng(pose_seed)
-    noise_rng = np.random.default_rng(noise_seed)
-    class_index = rng.permutation(np.repeat(np.arange(len(helices)), counts))
-    rises = np.array([h.rise_a for h in helices])[class_index]
-    psi, ox, oy, mirror, phase, phi0 = _draw_poses(total, rises, rng, box, psi_range_deg,
-                                                   shift_sigma_px, mirror_fraction)
+    class_index = rng.permutation(np.repeat(np.arange(len(plan.helices)), plan.counts))
+    rises = np.array([h.rise_a for h in plan.helices])[class_index]
+    drawn = _draw_poses(plan.total, rises, rng, plan.box, plan.psi_range_deg,
+                        plan.shift_sigma_px, plan.mirror_fraction)
+    return _Poses(class_index, *drawn), np.random.default_rng(noise_seed)
 
-    folder.mkdir(parents=True, exist_ok=True)
-    folder = folder.resolve()
-    stacks = [folder / f"segments_{i + 1:03d}.mrcs" for i in range(n_stacks)]
-    paths = {"stacks": stacks, "canonical": folder / "canonical.mrcs",
-             "truth": folder / "truth.json"}
+
+def _write_images(plan, poses, noise_rng, stacks, canonical_path):
+    """Render the raw stacks and the class-frame images, batch by batch."""
+    box, total = plan.box, plan.total
     # Work buffers reused for every batch: allocating fresh pages for each
     # batch costs page faults that stall while the kernel writes back stacks.
-    batch = min(_BATCH, stack_size, total)
+    batch = min(_BATCH, plan.stack_size, total)
     raw_buffer = np.empty((batch, box, box), np.float32)
     canonical_buffer = np.empty_like(raw_buffer)
-    noise_buffer = np.empty_like(raw_buffer) if noise_sigma > 0 else None
-    with MrcStackWriter(paths["canonical"], total, (box, box), pixel_size_a) as canonical_out:
+    noise_buffer = np.empty_like(raw_buffer) if plan.noise_sigma > 0 else None
+    with MrcStackWriter(canonical_path, total, (box, box), plan.pixel_size_a) as canonical_out:
         for s, stack in enumerate(stacks):
-            first, last = s * stack_size, min((s + 1) * stack_size, total)
-            with MrcStackWriter(stack, last - first, (box, box), pixel_size_a) as raw_out:
+            first, last = s * plan.stack_size, min((s + 1) * plan.stack_size, total)
+            with MrcStackWriter(stack, last - first, (box, box), plan.pixel_size_a) as raw_out:
                 for b in range(first, last, _BATCH):
                     rows = np.arange(b, min(b + _BATCH, last))
                     raw, canonical = raw_buffer[:len(rows)], canonical_buffer[:len(rows)]
-                    for c in np.unique(class_index[rows]):
-                        sel = rows[class_index[rows] == c]
-                        _render_into(helices[c], box, pixel_size_a, psi[sel], ox[sel],
-                                     oy[sel], mirror[sel], phase[sel], phi0[sel], ctf,
-                                     raw, canonical, rows=sel - b)
-                    if noise_sigma > 0:
+                    _render_batch(plan, poses, rows, raw, canonical)
+                    if plan.noise_sigma > 0:
                         # Drawn in row order: the data do not depend on the batching.
-                        _add_noise(raw, noise_sigma, noise_rng, noise_buffer)
+                        _add_noise(raw, plan.noise_sigma, noise_rng, noise_buffer)
                     raw_out.write(raw)
                     canonical_out.write(canonical)
 
-    # ---- metadata
-    stack_of = np.arange(total) // stack_size
-    image_paths = np.array([str(p) for p in stacks], dtype=object)[stack_of]
+
+def _render_batch(plan, poses, rows, raw, canonical):
+    """Raw and canonical images of ``rows`` into the buffers, one class at a time."""
+    for c in np.unique(poses.class_index[rows]):
+        sel = rows[poses.class_index[rows] == c]
+        _render_into(plan.helices[c], plan.box, plan.pixel_size_a, poses.psi[sel],
+                     poses.ox[sel], poses.oy[sel], poses.mirror[sel], poses.phase[sel],
+                     poses.phi0[sel], plan.ctf, raw, canonical, rows=sel - rows[0])
+
+
+def _metadata_table(plan, poses, stacks):
+    """The particle table of the dataset (absolute image paths, 0-based indices)."""
+    total = plan.total
+    stack_of = np.arange(total) // plan.stack_size
     # Fake but consistent provenance: filaments of up to 10 segments of one
     # class, 4 filaments per micrograph.
     filament = np.empty(total, np.int64)
     offset = 0
-    for c in range(len(helices)):
-        members = np.flatnonzero(class_index == c)
+    for c in range(len(plan.helices)):
+        members = np.flatnonzero(poses.class_index == c)
         filament[members] = offset + np.arange(len(members)) // 10
         offset = int(filament[members].max()) + 1
-    optics = ({key: getattr(ctf, key) for key in DEFAULT_OPTICS} if ctf is not None
-              else dict(DEFAULT_OPTICS))
+    optics = _optics(plan.ctf)
     data = pd.DataFrame({
-        "image_path": image_paths,
-        "image_index": (np.arange(total) - stack_of * stack_size).astype(np.int64),
-        "pixel_size_a": pixel_size_a, "box_px": np.int64(box),
-        "psi_deg": psi, "origin_x_px": ox, "origin_y_px": oy, "mirror": mirror,
-        "class_number": (class_index + 1).astype(np.int64), "class_posterior": 1.0,
+        "image_path": np.array([str(p) for p in stacks], dtype=object)[stack_of],
+        "image_index": (np.arange(total) - stack_of * plan.stack_size).astype(np.int64),
+        "pixel_size_a": plan.pixel_size_a, "box_px": np.int64(plan.box),
+        "psi_deg": poses.psi, "origin_x_px": poses.ox, "origin_y_px": poses.oy,
+        "mirror": poses.mirror,
+        "class_number": (poses.class_index + 1).astype(np.int64), "class_posterior": 1.0,
         "micrograph_name": [f"micrographs/simulated_{m + 1:04d}.mrc" for m in filament // 4],
         "helical_tube_id": (filament % 4 + 1).astype(np.int64),
         "voltage_kv": optics["voltage_kv"], "cs_mm": optics["cs_mm"],
         "amplitude_contrast": optics["amplitude_contrast"],
     })
-    if ctf is not None:
-        data["defocus_u_a"] = ctf.defocus_u_a
-        data["defocus_v_a"] = ctf.defocus_v_a
-        data["defocus_angle_deg"] = ctf.defocus_angle_deg
-    table = ParticleTable(data, source="spectools simulate")
-    for name in formats:
-        paths[name] = folder / METADATA_FILES[name]
-        write_particles(table, paths[name])
+    if plan.ctf is not None:
+        data["defocus_u_a"] = plan.ctf.defocus_u_a
+        data["defocus_v_a"] = plan.ctf.defocus_v_a
+        data["defocus_angle_deg"] = plan.ctf.defocus_angle_deg
+    return ParticleTable(data, source="spectools simulate")
 
-    truth = {
-        "generator": "spectools.simulate.simulate_dataset",
+
+def _optics(ctf):
+    return ({key: getattr(ctf, key) for key in DEFAULT_OPTICS} if ctf is not None
+            else dict(DEFAULT_OPTICS))
+
+
+def _truth(plan, poses, table, stacks, paths):
+    """Everything the dataset was made from, for tests and users (``truth.json``)."""
+    stack_of = np.arange(plan.total) // plan.stack_size
+    d = table.data
+    return {
+        "generator": "spectools.simulate.dataset.simulate_dataset",
         "convention": "q = F^m R(psi) (p + o) maps raw position p onto class-frame position "
                       "q; x = col - N//2, y = row - N//2 (conventions/model.md)",
-        "seed": seed, "box_px": box, "pixel_size_a": pixel_size_a,
-        "noise_sigma": noise_sigma, "shift_sigma_px": shift_sigma_px,
-        "psi_range_deg": [float(v) for v in psi_range_deg], "mirror_fraction": mirror_fraction,
-        "ctf": ctf.as_dict() if ctf is not None else None,
-        "optics": optics,
-        "classes": [{"class_number": i, **h.as_dict()} for i, h in enumerate(helices, 1)],
+        "seed": plan.seed, "box_px": plan.box, "pixel_size_a": plan.pixel_size_a,
+        "noise_sigma": plan.noise_sigma, "shift_sigma_px": plan.shift_sigma_px,
+        "psi_range_deg": [float(v) for v in plan.psi_range_deg],
+        "mirror_fraction": plan.mirror_fraction,
+        "ctf": plan.ctf.as_dict() if plan.ctf is not None else None,
+        "optics": _optics(plan.ctf),
+        "classes": [{"class_number": i, **h.as_dict()} for i, h in enumerate(plan.helices, 1)],
         "files": {"stacks": [p.name for p in stacks], "canonical": paths["canonical"].name,
-                  **{name: METADATA_FILES[name] for name in formats}},
+                  **{name: METADATA_FILES[name] for name in plan.formats}},
         "segments": {
             "image_file": [stacks[i].name for i in stack_of],
-            "image_index": data["image_index"].tolist(),
-            "class_number": data["class_number"].tolist(),
-            "psi_deg": psi.tolist(), "origin_x_px": ox.tolist(), "origin_y_px": oy.tolist(),
-            "mirror": mirror.tolist(), "phase_a": phase.tolist(), "phi0_deg": phi0.tolist(),
+            "image_index": d["image_index"].tolist(),
+            "class_number": d["class_number"].tolist(),
+            "psi_deg": poses.psi.tolist(), "origin_x_px": poses.ox.tolist(),
+            "origin_y_px": poses.oy.tolist(), "mirror": poses.mirror.tolist(),
+            "phase_a": poses.phase.tolist(), "phi0_deg": poses.phi0.tolist(),
         },
-        "notes": notes,
+        "notes": plan.notes,
     }
-    with atomic_output(paths["truth"], "w") as fh:
-        json.dump(truth, fh, indent=1)
-        fh.write("\n")
-    return table, paths

@@ -16,7 +16,7 @@ Model (all random draws come from the ``rng`` argument)
    ``E|DFT(x)|²(s) = N · a(s)² / mean(a²)`` (``N`` pixels, the mean over the
    canvas's frequency grid).
 2. **Image**: ``image = IDFT(DFT(x) · CTF(s) · exp(-B s² / 4))`` on the
-   canvas (CTF from :func:`spectools.ctf.ctf_2d`, RELION's formula and sign,
+   canvas (CTF from :class:`spectools.ops.ctf.CTF`, RELION's formula and sign,
    angle from +x (columns) towards +y (rows); ``B`` the envelope B-factor,
    0 by default), then the central ``shape`` is cropped.  The canvas is
    larger than the image by the farthest the CTF moves signal
@@ -46,26 +46,19 @@ from __future__ import annotations
 import itertools
 import math
 import numbers
-from collections.abc import Mapping
 from pathlib import Path
 
 import numpy as np
 
 from ..errors import SpectoolsError
-from ..ops.ctf import ctf_2d, electron_wavelength_a
-from .segments import CTF, _number
+from ..io.mrc import WRITE_MODES, MrcStackWriter, writable_types
+from ..ops.ctf import CTF
+from .segments import _number
 
 #: Smallest image side accepted (smaller images have no rings worth the name).
 _MIN_SIZE = 16
-#: Keyword arguments of :func:`spectools.ctf.ctf_2d` and their defaults.
-_CTF_DEFAULTS = {"defocus_angle_deg": 0.0, "voltage_kv": 300.0, "cs_mm": 2.7,
-                 "amplitude_contrast": 0.1, "phase_shift_deg": 0.0}
 #: Smallest gain value :func:`gain_with_column_stripes` returns (it divides counts).
 _MIN_GAIN = 1e-3
-#: MRC modes written by :func:`write_movie` (uint16 is mode 6, what counting
-#: detectors write; spectools' MrcStackWriter covers the others).
-_MRC_DTYPES = (np.float32, np.float16, np.int16, np.uint16)
-
 
 # --------------------------------------------------------------------------
 # Parameters
@@ -88,45 +81,16 @@ def _shape(shape):
 
 
 def _ctf_params(ctf):
-    """The keyword arguments of ``ctf_2d`` (checked floats), or None for no CTF.
-
-    Accepts :class:`spectools.simulate.CTF` (phase shift 0) or a mapping with
-    ``defocus_u_a`` and ``defocus_v_a`` and optionally the other ``ctf_2d``
-    parameters.
-    """
-    if ctf is None:
-        return None
-    if isinstance(ctf, CTF):
-        return {**ctf.as_dict(), "phase_shift_deg": 0.0}
-    if not isinstance(ctf, Mapping):
-        raise SpectoolsError(f"ctf must be a spectools.simulate.CTF, a dict or None, "
-                             f"not {type(ctf).__name__}")
-    unknown = sorted(set(ctf) - set(_CTF_DEFAULTS) - {"defocus_u_a", "defocus_v_a"})
-    if unknown:
-        raise SpectoolsError(f"unknown CTF parameter(s) {', '.join(map(str, unknown))}; "
-                             f"known: defocus_u_a, defocus_v_a, {', '.join(_CTF_DEFAULTS)}")
-    params = {**_CTF_DEFAULTS, **ctf}
-    phase = _number(params.pop("phase_shift_deg"), "phase shift")
-    try:
-        checked = CTF(**params).as_dict()    # the simulator's checks of the rest
-    except TypeError as exc:
-        raise SpectoolsError(f"bad CTF parameters: {exc}") from None
-    return {**checked, "phase_shift_deg": phase}
+    """A checked :class:`~spectools.ops.ctf.CTF` (from a CTF or a mapping), or None for no CTF."""
+    return None if ctf is None else CTF.from_mapping(ctf)
 
 
 def _ctf_reach_px(ctf, pixel_size_a):
-    """How far (pixels) the CTF moves signal at most: ``|dχ/ds|/2π`` at the corner frequency.
-
-    Information at frequency ``s`` is delocalised by ``λ d s − Cs λ³ s³``
-    (in Å); the largest ``s`` on the grid is the corner, ``√2 / 2p``.
-    """
+    """How far (pixels) the CTF moves signal at most: its delocalisation at the corner frequency."""
     if ctf is None:
         return 0
-    lam = electron_wavelength_a(ctf["voltage_kv"])
-    s = math.sqrt(2.0) / (2.0 * pixel_size_a)
-    d = max(abs(ctf["defocus_u_a"]), abs(ctf["defocus_v_a"]))
-    reach_a = lam * d * s + ctf["cs_mm"] * 1e7 * lam ** 3 * s ** 3
-    return int(math.ceil(reach_a / pixel_size_a))
+    corner = math.sqrt(2.0) / (2.0 * pixel_size_a)
+    return int(math.ceil(ctf.delocalisation_a(corner) / pixel_size_a))
 
 
 def _canvas(shape, pad_px):
@@ -257,7 +221,7 @@ def _transfer_spectrum(shape, pixel_size_a, ctf, rng, *, specimen_bfactor_a2,
     canvas = _canvas(shape, pad_px)
     spectrum = _specimen_spectrum(canvas, pixel_size_a, specimen_bfactor_a2, rng, workers)
     if ctf is not None:
-        spectrum *= ctf_2d(canvas, pixel_size_a, **ctf, half=True).astype(np.float32)
+        spectrum *= ctf.values(canvas, pixel_size_a, half=True).astype(np.float32)
     if envelope_bfactor_a2 > 0:
         ey, ex = _gaussian_factors(canvas, pixel_size_a, envelope_bfactor_a2)
         spectrum *= ey.astype(np.float32)[:, None]
@@ -312,12 +276,10 @@ def simulate_micrograph(shape, pixel_size_a, ctf, *, rng, dose_per_a2=40.0, cont
         ``(rows, cols)`` of the micrograph (at least 16 a side).
     pixel_size_a : float
         Å per pixel (> 0).
-    ctf : spectools.simulate.CTF, dict or None
-        A ``CTF``, or a dict of :func:`spectools.ctf.ctf_2d` parameters
-        (``defocus_u_a``, ``defocus_v_a`` required; ``defocus_angle_deg``,
-        ``voltage_kv``, ``cs_mm``, ``amplitude_contrast``,
-        ``phase_shift_deg`` optional, with ``ctf_2d``'s defaults); None for
-        a perfect microscope.  The angle is measured from +x (columns)
+    ctf : spectools.ops.ctf.CTF, dict or None
+        A ``CTF``, or a dict of its parameters (``defocus_u_a`` required,
+        the others optional with the ``CTF`` defaults); None for a perfect
+        microscope.  The angle is measured from +x (columns)
         towards +y (rows) of the micrograph.
     rng : numpy.random.Generator or int
         Source of randomness (an int seeds a new generator).  The specimen
@@ -486,7 +448,7 @@ class _Movie:
             pad_px=pad, workers=self.workers)
         self.truth = {
             "n_frames": len(self.shifts), "shape": self.shape,
-            "pixel_size_a": self.pixel_size_a, "ctf": self.ctf,
+            "pixel_size_a": self.pixel_size_a, "ctf": self.ctf.as_dict() if self.ctf else None,
             "dose_per_a2_per_frame": dose, "total_dose_per_a2": dose * len(self.shifts),
             "electrons_per_pixel_per_frame": self.electrons,
             "shifts_px": self.shifts,
@@ -534,7 +496,7 @@ _MOVIE_PARAMETERS = """
         ``(rows, cols)`` of every frame (at least 16 a side).
     pixel_size_a : float
         Å per pixel (> 0).
-    ctf : spectools.simulate.CTF, dict or None
+    ctf : spectools.ops.ctf.CTF, dict or None
         As in :func:`simulate_micrograph`.
     rng : numpy.random.Generator or int
         Source of randomness.  The specimen is drawn first (when this
@@ -605,7 +567,7 @@ def simulate_movie(n_frames, shape, pixel_size_a, ctf, *, rng, dose_per_a2_per_f
     frames : ndarray, shape ``(n_frames, rows, cols)``, ``dtype``
     truth : dict
         ``shifts_px`` ((n_frames, 2) array of ``(x, y)``), ``shift_convention``,
-        ``ctf`` (every ``ctf_2d`` parameter, or None), ``pixel_size_a``,
+        ``ctf`` (the CTF's parameters as a dict, or None), ``pixel_size_a``,
         ``dose_per_a2_per_frame``, ``total_dose_per_a2``,
         ``electrons_per_pixel_per_frame``, ``contrast``, B-factors,
         ``shot_noise``, ``gain``/``dark`` (whether applied),
@@ -716,54 +678,6 @@ class _CheckedFrames:
             raise SpectoolsError(f"more frames than the {self.n} announced", self.path)
 
 
-def _write_mrc(path, frames, n, shape, pixel_size_a, dtype):
-    from ..io.mrc import MrcStackWriter
-
-    if dtype != np.uint16:
-        with MrcStackWriter(path, n, shape, pixel_size_a, dtype=dtype,
-                            label="spectools simulated movie") as writer:
-            for frame in frames:
-                writer.write(frame)
-            frames.finish()
-        return
-    _write_mrc_uint16(path, frames, n, shape, pixel_size_a)
-
-
-def _write_mrc_uint16(path, frames, n, shape, pixel_size_a):
-    """An MRC mode 6 (uint16) stack, frame by frame.
-
-    spectools' MrcStackWriter has no mode 6; its header differs from the
-    int16 header (mode 1) only in the mode word, which is patched.
-    """
-    import mrcfile
-
-    from ..io.atomic import atomic_path
-    from ..io.mrc import mrc_header
-
-    def header(stats):
-        h = np.frombuffer(mrc_header(n, shape[0], shape[1], np.int16, pixel_size_a, stats,
-                                     "spectools simulated movie"),
-                          dtype=mrcfile.dtypes.HEADER_DTYPE).copy()
-        h["mode"] = 6
-        return h.tobytes()
-
-    low, high, total, squares = np.inf, -np.inf, 0.0, 0.0
-    with atomic_path(path) as tmp, open(tmp, "wb") as handle:
-        handle.write(header((0.0, 0.0, 0.0, 0.0)))
-        for frame in frames:
-            data = np.ascontiguousarray(frame, dtype="<u2")
-            low, high = min(low, float(data.min())), max(high, float(data.max()))
-            flat = data.ravel().astype(np.float64)
-            total += float(flat.sum())
-            squares += float(flat @ flat)
-            handle.write(memoryview(data).cast("B"))
-        frames.finish()
-        count = n * shape[0] * shape[1]
-        mean = total / count
-        handle.seek(0)
-        handle.write(header((low, high, mean, math.sqrt(max(squares / count - mean ** 2, 0.0)))))
-
-
 def _write_tiff(path, frames, n, shape, pixel_size_a, dtype, compression):
     try:
         import tifffile
@@ -807,9 +721,9 @@ def write_movie(path, frames, pixel_size_a, *, fmt="mrc", compression=None, n_fr
         Å per pixel: the MRC voxel size; in TIFF the resolution tags (pixels
         per cm) and ``pixel_size_a`` in tifffile's JSON description.
     fmt : {"mrc", "tiff"}
-        MRC stack (``MrcStackWriter``; mode 2 float32, 12 float16, 1 int16
-        or 6 uint16) or multi-page TIFF, one page per frame (needs
-        ``tifffile``).
+        MRC stack (:class:`~spectools.io.mrc.MrcStackWriter`: mode 2
+        float32, 12 float16, 1 int16, 6 uint16 or 0 int8) or multi-page TIFF,
+        one page per frame (needs ``tifffile``).
     compression : str, optional
         TIFF compression as tifffile names it (``"zlib"``, ``"lzw"``,
         ``"zstd"``...); MRC takes none.
@@ -860,12 +774,15 @@ def write_movie(path, frames, pixel_size_a, *, fmt="mrc", compression=None, n_fr
         if fmt == "mrc" and dtype == np.float64:
             dtype = np.dtype(np.float32)
     dtype = _check_dtype(dtype)
-    if fmt == "mrc" and dtype not in [np.dtype(t) for t in _MRC_DTYPES]:
-        raise SpectoolsError(f"MRC movies can be float32, float16, int16 or uint16, "
-                             f"not {dtype}", path)
+    if fmt == "mrc" and dtype not in WRITE_MODES:
+        raise SpectoolsError(f"MRC movies can be {writable_types()}, not {dtype}", path)
     checked = _CheckedFrames(first, items, n_frames, first.shape, path)
     if fmt == "mrc":
-        _write_mrc(path, checked, n_frames, first.shape, pixel_size_a, dtype)
+        with MrcStackWriter(path, n_frames, first.shape, pixel_size_a, dtype=dtype,
+                            label="spectools simulated movie") as writer:
+            for frame in checked:
+                writer.write(frame)
+            checked.finish()
     else:
         _write_tiff(path, checked, n_frames, first.shape, pixel_size_a, dtype,
                     compression)

@@ -9,7 +9,7 @@ no interpolation anywhere):
   without CTF, i.e. what a perfect aligner would produce;
 * ``raw``: the same segment as a microscope would record it.  Each subunit at
   ``q`` in the class frame is drawn at ``p = A⁻¹ q`` with
-  ``A⁻¹ = spectools.model.inverse_affine_matrix(psi, ox, oy, mirror)``, so
+  ``A⁻¹ = spectools.ops.geometry.inverse_affine_matrix(psi, ox, oy, mirror)``, so
   that the model's convention ``q = F^m · R(psi) · (p + o)`` maps the raw
   image exactly onto the canonical one (Gaussians are isotropic: a rotated
   or mirrored Gaussian is a Gaussian at the transformed centre).  The raw
@@ -38,7 +38,7 @@ Every subunit is a 2D Gaussian of peak value 1 (standard deviation
 standard deviation of the white noise in the same units.  With a CTF, the
 raw image is ``CTF ⊛ projection`` in RELION's sign convention (CTF = +Q at
 zero frequency: particles stay bright, as after RELION's contrast
-inversion), see :func:`ctf_2d`.
+inversion), see :class:`spectools.ops.ctf.CTF`.
 """
 from __future__ import annotations
 
@@ -49,7 +49,7 @@ import numbers
 import numpy as np
 
 from ..errors import SpectoolsError
-from ..ops.ctf import ctf_2d, electron_wavelength_a  # noqa: F401  (re-exported)
+from ..ops.ctf import CTF
 from ..ops.geometry import inverse_affine_matrix
 
 #: Gaussians whose centre lies farther than this many sigmas outside the box
@@ -165,62 +165,9 @@ class Helix:
         return out
 
 
-@dataclasses.dataclass(frozen=True)
-class CTF:
-    """Contrast transfer function parameters (RELION's meaning and units).
-
-    Parameters
-    ----------
-    defocus_u_a, defocus_v_a : float
-        Defocus along the U and V directions, Å; positive is underfocus.
-    defocus_angle_deg : float
-        Angle of the U direction from +x towards +y **in the raw image**
-        (as RELION's ``rlnDefocusAngle``), degrees.
-    voltage_kv : float
-        Acceleration voltage, kV.
-    cs_mm : float
-        Spherical aberration, mm.
-    amplitude_contrast : float
-        Amplitude contrast fraction, 0 <= Q < 1.
-    """
-
-    defocus_u_a: float
-    defocus_v_a: float
-    defocus_angle_deg: float = 0.0
-    voltage_kv: float = 300.0
-    cs_mm: float = 2.7
-    amplitude_contrast: float = 0.1
-
-    def __post_init__(self):
-        checked = {
-            "defocus_u_a": _number(self.defocus_u_a, "defocus U"),
-            "defocus_v_a": _number(self.defocus_v_a, "defocus V"),
-            "defocus_angle_deg": _number(self.defocus_angle_deg, "defocus angle"),
-            "voltage_kv": _number(self.voltage_kv, "voltage", minimum=0, strict=True),
-            "cs_mm": _number(self.cs_mm, "spherical aberration", minimum=0),
-            "amplitude_contrast": _number(self.amplitude_contrast, "amplitude contrast",
-                                          minimum=0),
-        }
-        if checked["amplitude_contrast"] >= 1:
-            raise SpectoolsError(f"amplitude contrast must be below 1, not "
-                                 f"{checked['amplitude_contrast']!r}")
-        for name, value in checked.items():
-            object.__setattr__(self, name, value)
-
-    def as_dict(self):
-        """The parameters as a dict (keyword arguments of :func:`ctf_2d`)."""
-        return dataclasses.asdict(self)
-
-
 def _as_ctf(ctf):
-    if ctf is None or isinstance(ctf, CTF):
-        return ctf
-    if isinstance(ctf, dict):
-        try:
-            return CTF(**ctf)
-        except TypeError as exc:
-            raise SpectoolsError(f"bad CTF parameters: {exc}") from None
-    raise SpectoolsError(f"ctf must be a CTF, a dict or None, not {type(ctf).__name__}")
+    """``None``, a :class:`~spectools.ops.ctf.CTF`, or one made from a mapping."""
+    return None if ctf is None else CTF.from_mapping(ctf)
 
 
 # --------------------------------------------------------------------------
@@ -327,16 +274,13 @@ def _gaussians(xy, amp, sigma_px, box, dtype, out=None):
 def _ctf_padding_px(ctf, pixel_size_a):
     """Pixels to add on each side so that the CTF's delocalisation stays inside.
 
-    A CTF moves information at frequency ``s`` by ``|dχ/ds|/2π = |λ d s − Cs λ³ s³|``;
-    at the corner frequency of the box this is the farthest signal travels.
-    Rendering that much more of the filament and cropping after the CTF is
-    what a microscope does; without it the FFT would wrap the far edge in.
+    Signal travels at most :meth:`~spectools.ops.ctf.CTF.delocalisation_a` at the
+    corner frequency of the box; rendering that much more of the filament and
+    cropping after the CTF is what a microscope does; without it the FFT would
+    wrap the far edge in.
     """
-    lam = electron_wavelength_a(ctf.voltage_kv)
-    s = math.sqrt(2.0) / (2.0 * pixel_size_a)
-    d = max(abs(ctf.defocus_u_a), abs(ctf.defocus_v_a))
-    reach_a = lam * d * s + ctf.cs_mm * 1e7 * lam ** 3 * s ** 3
-    return int(math.ceil(reach_a / pixel_size_a)) + 1
+    corner = math.sqrt(2.0) / (2.0 * pixel_size_a)
+    return int(math.ceil(ctf.delocalisation_a(corner) / pixel_size_a)) + 1
 
 
 def _half_length_a(helix, box, render_box, pixel_size_a):
@@ -400,8 +344,7 @@ def _render_into(helix, box, pixel_size_a, psi, ox, oy, mirror, phase, phi0, ctf
     if ctf is not None:
         from scipy.fft import next_fast_len
         render_box = next_fast_len(render_box, real=True)
-        transfer = ctf_2d((render_box, render_box), pixel_size_a, **ctf.as_dict()
-                          ).astype(np.float32)
+        transfer = ctf.values((render_box, render_box), pixel_size_a).astype(np.float32)
         start = render_box // 2 - box // 2
         padded = np.empty((len(psi), render_box, render_box), np.float32)
     half_length = _half_length_a(helix, box, render_box, pixel_size_a)
@@ -516,7 +459,7 @@ def simulate_segments(helix, n, box, pixel_size_a, *, rng, psi_range_deg=(-180.0
     mirror_fraction : float
         Probability that a segment is mirrored.
     ctf : CTF or dict, optional
-        Applied to ``raw`` (angle in the raw frame); see :func:`ctf_2d`.
+        Applied to ``raw`` (angle in the raw frame); see :class:`~spectools.ops.ctf.CTF`.
 
     Returns
     -------

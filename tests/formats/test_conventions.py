@@ -5,7 +5,7 @@ hand computations of the research note, real fixture files).  Each test
 writes the input in the package's own syntax by hand (STAR text, a numpy
 structured array saved as ``.cs``, a SPIDER doc line), reads it through the
 public API ``spectools.formats.read_particles``, and maps the feature with
-``spectools.model.affine_matrix``; the writers are checked the other way
+``spectools.ops.geometry.affine_matrix``; the writers are checked the other way
 round, by parsing what ``write_particles`` produced with independent code
 (``starfile``, ``np.load``, ``str.split``).
 

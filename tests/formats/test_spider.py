@@ -3,7 +3,7 @@
 Values checked against the real files in ../shared/fixtures/real/SPIDER are
 read off the files by eye (see the comments); the alignment mapping is
 checked against SPIDER's own formula q = F^m (R(-a) p + s) written out with
-plain trigonometry, independently of spectools.model.
+plain trigonometry, independently of spectools.particles.
 """
 import math
 import os
@@ -629,11 +629,16 @@ def test_write_refuses_missing_or_bad_alignment(tmp_path):
     assert listing(tmp_path) == []
 
 
-def test_write_ignores_other_formats_options(tmp_path):
+def test_other_formats_options_are_dropped_and_misspelt_ones_refused(tmp_path):
     table = _table([10.0], [1.0], [2.0], [False])
-    spider.write(table, tmp_path / "x.doc", relion_version="5", cs2d_convention="pyem")
-    back = spider.read(tmp_path / "x.doc", stack="/data/stack.mrcs", passthrough=["a"])
+    write_particles(table, tmp_path / "x.doc", relion_version="5", cs2d_convention="pyem")
+    back = read_particles(tmp_path / "x.doc", stack="/data/stack.mrcs", passthrough="a.cs")
     assert back.data["psi_deg"][0] == pytest.approx(10.0)
+    with pytest.raises(TypeError, match="unknown write option relion_verison"):
+        write_particles(table, tmp_path / "y.doc", relion_verison="5")
+    with pytest.raises(TypeError, match="unknown read option"):
+        read_particles(tmp_path / "x.doc", stack="/data/stack.mrcs", pixelsize=1.0)
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["x.doc"]
 
 
 @settings(max_examples=50, deadline=None)

@@ -88,9 +88,9 @@ def test_rotate_flip_matches_relion_loops(rot, flip):
 
 
 def test_bad_rot_and_flip():
-    with pytest.raises(SpectoolsError, match="--gain-rot must be 0, 1, 2 or 3"):
+    with pytest.raises(SpectoolsError, match="gain rotation must be 0, 1, 2 or 3"):
         rotate_flip(G, rot=4)
-    with pytest.raises(SpectoolsError, match="--gain-flip must be 0"):
+    with pytest.raises(SpectoolsError, match="gain flip must be 0"):
         rotate_flip(G, flip=3)
 
 
@@ -99,13 +99,14 @@ def test_reference_shape_messages(tmp_path):
     assert check_reference_shape(path, np.zeros((4, 3)), (4, 3)) is None
     assert check_reference_shape(path, np.zeros((3, 4)), (4, 3), rot=1) is None
     with raises_one_line(path, r"gain reference is 4x3 pixels but the frames are 3x4 "
-                               r"\(width x height\); --gain-rot 1 or 3 makes it fit"):
+                               r"\(width x height\) \(pass gain_rot='1 or 3' to make it fit"):
         check_reference_shape(path, np.zeros((3, 4)), (4, 3))
-    with raises_one_line(path, r"4x3 after --gain-rot 1\).*--gain-rot 0 or 2 makes it fit"):
+    with raises_one_line(path, r"4x3 after a gain rotation of 1\).*gain_rot='0 or 2'") as info:
         check_reference_shape(path, (4, 3), (4, 3), rot=1)
+    assert info.value.hint.option == "gain_rot" and info.value.hint.value == "0 or 2"
     with raises_one_line(path, "twice the frame size: a super-resolution reference"):
         check_reference_shape(path, np.zeros((8, 6)), (4, 3))
-    with raises_one_line(path, "super-resolution.*--gain-rot 1 or 3"):
+    with raises_one_line(path, "super-resolution.*gain_rot='1 or 3' to turn it"):
         check_reference_shape(path, np.zeros((6, 8)), (4, 3))
     with raises_one_line(path, "frames are twice the reference's size"):
         check_reference_shape(path, np.zeros((4, 3)), (8, 6))

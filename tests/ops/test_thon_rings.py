@@ -7,9 +7,9 @@ from helpers.fixtures import real_fixture
 from spectools.formats import read_particles
 from spectools.io.stacks import StackCache
 from spectools.ops.fourier import full_plane
-from spectools.ops.thon_rings import (ctf_zeros, display_panel, equiphase_frequency,
-                                      resample_spectrum, rotational_average, tile_origins,
-                                      welch_power_sum, whole_power_spectrum)
+from spectools.ops.ctf import CTF
+from spectools.ops.thon_rings import (display_panel, resample_spectrum, rotational_average,
+                                      tile_origins, welch_power_sum, whole_power_spectrum)
 from spectools.ops.detector import find_hot_pixels, replace_pixels
 
 RNG = np.random.default_rng(0)
@@ -45,9 +45,9 @@ def test_ramp_and_mean_do_not_reach_the_spectrum():
 
 
 def test_ctf_zeros_and_equiphase_average():
-    ctf = {"defocus_u_a": 20000.0, "defocus_v_a": 16000.0, "defocus_angle_deg": 30.0,
-           "voltage_kv": 300.0, "cs_mm": 2.7, "amplitude_contrast": 0.1}
-    zeros = ctf_zeros(ctf, 0.3)
+    ctf = CTF(defocus_u_a=20000.0, defocus_v_a=16000.0, defocus_angle_deg=30.0,
+              voltage_kv=300.0, cs_mm=2.7, amplitude_contrast=0.1)
+    zeros = ctf.zeros(0.3)
     # independent: chi(s) = pi lam d s^2 - pi/2 Cs lam^3 s^4, chi + asin(Q) = k pi
     lam = 12.2643247 / np.sqrt(300e3 * (1 + 0.978466e-6 * 300e3))
     for k, s in enumerate(zeros[:4], 1):
@@ -56,8 +56,8 @@ def test_ctf_zeros_and_equiphase_average():
     # along the U axis (angle 30 deg) a frequency keeps its phase under the mean defocus
     # only if mapped outwards (dU > mean), along V inwards
     s = np.array([0.1])
-    assert equiphase_frequency(s, np.deg2rad(np.array([30.0])), ctf)[0] > 0.1
-    assert equiphase_frequency(s, np.deg2rad(np.array([120.0])), ctf)[0] < 0.1
+    assert ctf.equiphase_frequency(s, np.deg2rad(np.array([30.0])))[0] > 0.1
+    assert ctf.equiphase_frequency(s, np.deg2rad(np.array([120.0])))[0] < 0.1
 
 
 def test_resample_to_target_pixel_and_box():
@@ -82,8 +82,7 @@ def test_hot_pixels_are_replaced_by_their_neighbourhood():
 
 
 def test_display_panel_shows_the_model_on_the_right():
-    ctf = {"defocus_u_a": 15000.0, "defocus_v_a": 15000.0, "defocus_angle_deg": 0.0,
-           "voltage_kv": 300.0, "cs_mm": 2.7, "amplitude_contrast": 0.1}
+    ctf = CTF(defocus_u_a=15000.0, defocus_v_a=15000.0)
     spectrum = RNG.exponential(1.0, (256, 256))
     panel, extent = display_panel(spectrum, 1.5, min_res_a=40, max_res_a=5, ctf=ctf)
     assert extent == pytest.approx(0.2, abs=0.01)

@@ -11,7 +11,7 @@ from helpers.spectrum_measures import axial_profile, peak_position
 from spectools.cli.main import main
 from spectools.errors import SpectoolsError
 from spectools.particles import ParticleTable
-from spectools.pipelines.avgps import averaged_power_spectrum
+from spectools.pipelines.spectrum_average import averaged_power_spectrum
 from spectools.pipelines.inputs import checked_table
 from spectools.simulate.segments import Helix
 from spectools.simulate.dataset import simulate_dataset
@@ -219,7 +219,7 @@ def test_alignment_check_against_class_averages(capsys, tmp_path, clean):
     printed = capsys.readouterr().out
     side = json.loads(wrong.with_suffix(".json").read_text())
     assert side["alignment_check"]["best"].startswith("psi and origin negated")
-    assert "WARNING" in printed and "--cs2d-convention" in printed
+    assert "WARNING" in printed and "2D pose convention" in printed
 
 
 def test_wiener_flattens_thon_rings(tmp_path):
@@ -230,13 +230,12 @@ def test_wiener_flattens_thon_rings(tmp_path):
     settings = dict(mask="circle", axis_angle=0.0)
     s0 = spectrum(plain, **settings).combined
     s1 = spectrum(with_ctf, **settings).combined
-    s2 = spectrum(with_ctf, ctf="wiener", wiener_constant=0.01, **settings).combined
+    s2 = spectrum(with_ctf, ctf_correction="wiener", wiener_constant=0.01, **settings).combined
     # Where the signal is strong and the CTF not near a zero, compare shapes.
     c = P // 2
     y, x = np.mgrid[:P, :P] - c
     band = (np.hypot(x, y) > 4) & (np.hypot(x, y) < 30) & (s0 > 0.05 * s0.max())
-    from spectools.ops.ctf import ctf_2d
-    ctf2 = np.fft.fftshift(ctf_2d((P, P), PSIZE, 15000.0, 14000.0, 30.0, half=False) ** 2)
+    ctf2 = ctf.squared_centred(P, PSIZE)
     band &= ctf2 > 0.3          # (the mean over segments is more isotropic; a loose cut)
     spread_none = np.std(np.log(s1[band] / s0[band]))
     spread_wiener = np.std(np.log(s2[band] / s0[band]))
@@ -244,7 +243,7 @@ def test_wiener_flattens_thon_rings(tmp_path):
     assert not plain.has("defocus_u_a")
     with pytest.raises(SpectoolsError, match="needs CTF parameters; the metadata lacks "
                                              "defocus_u_a"):
-        spectrum(plain, ctf="wiener", **settings)
+        spectrum(plain, ctf_correction="wiener", **settings)
 
 
 @pytest.mark.parametrize("mask", ["tube", "circle"])
@@ -252,7 +251,7 @@ def test_angle_bins_give_the_same_spectrum(monkeypatch, clean, mask):
     # Segments that share an angle are summed in their raw frame and rotated
     # once; with every segment in a bin of its own the result must match
     # rotating each image (the soft mask moves by < 0.5 px, hence the 2%).
-    import spectools.pipelines.avgps as avgps_module
+    import spectools.pipelines.spectrum_average as avgps_module
     table, _ = clean
     monkeypatch.setattr(avgps_module, "BIN_MIN", 10 ** 9)
     rotated = spectrum(table, mask=mask).combined

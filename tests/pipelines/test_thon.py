@@ -6,16 +6,17 @@ import pytest
 
 from spectools.cli.main import main
 from spectools.io.frames import open_frames
-from spectools.pipelines.thon import thon_spectrum
+from spectools.pipelines.frame_spectrum import thon_spectrum
 from spectools.simulate.micrographs import (gain_with_column_stripes, simulate_micrograph,
                                             simulate_movie, write_movie)
-from spectools.ops.thon_rings import (box_background, ctf_squared_centred, ctf_zeros,
-                                      rotational_average)
+from helpers.ctf_reference import ctf_zeros
+from spectools.ops.ctf import CTF as CTFModel
+from spectools.ops.thon_rings import box_background, rotational_average
 from spectools.ops.fourier import frequency_grid
 
 PSIZE = 1.0
-CTF = {"defocus_u_a": 16000.0, "defocus_v_a": 14000.0, "defocus_angle_deg": 30.0,
-       "voltage_kv": 300.0, "cs_mm": 2.7, "amplitude_contrast": 0.1}
+CTF = CTFModel(defocus_u_a=16000.0, defocus_v_a=14000.0, defocus_angle_deg=30.0,
+               voltage_kv=300.0, cs_mm=2.7, amplitude_contrast=0.1)
 
 
 def spectrum_of(path, **kw):
@@ -37,7 +38,7 @@ def test_profile_minima_at_the_ctf_zeros(tmp_path):
     write_movie(tmp_path / "mic.mrc", image[None], PSIZE)
     freq, profile = subtracted_profile(spectrum_of(tmp_path / "mic.mrc"))
     step = freq[1]
-    for zero in ctf_zeros(CTF, 0.3)[:4]:
+    for zero in ctf_zeros(4, 15000.0, 300.0, 2.7, 0.1):
         i = int(round(zero / step))
         window = np.arange(i - 3, i + 4)
         j = window[np.argmin(profile[window])]
@@ -49,8 +50,7 @@ def test_profile_minima_at_the_ctf_zeros(tmp_path):
 def ring_match(spectrum, low=1 / 30, high=1 / 4):
     """Correlation of the background-subtracted profile with the predicted CTF^2."""
     freq, profile = subtracted_profile(spectrum)
-    _, model = rotational_average(ctf_squared_centred(spectrum.shape[-1], PSIZE, CTF), PSIZE,
-                                  CTF)
+    _, model = rotational_average(CTF.squared_centred(spectrum.shape[-1], PSIZE), PSIZE, CTF)
     band = (freq > low) & (freq < high)
     return np.corrcoef(profile[band], model[band])[0, 1]
 
@@ -88,7 +88,7 @@ def test_gain_removes_the_column_stripes(tmp_path):
 
 
 def test_astigmatism_where_the_angle_says(tmp_path):
-    ctf = dict(CTF, defocus_u_a=20000.0, defocus_v_a=12000.0, defocus_angle_deg=30.0)
+    ctf = dict(CTF.as_dict(), defocus_u_a=20000.0, defocus_v_a=12000.0, defocus_angle_deg=30.0)
     rng = np.random.default_rng(4)
     image = simulate_micrograph((1024, 1024), PSIZE, ctf, rng=rng, dose_per_a2=80.0,
                                 contrast=0.3)
@@ -132,7 +132,8 @@ def test_cli_outputs_and_bad_input(capsys, tmp_path):
                  "contact_sheet.png"):
         assert (out / name).stat().st_size > 0
     side = json.loads((out / "a.json").read_text())
-    assert side["ctf_zeros_per_angstrom"][0] == pytest.approx(ctf_zeros(CTF, 0.5)[0])
+    assert side["ctf_zeros_per_angstrom"][0] == pytest.approx(
+        ctf_zeros(1, 15000.0, 300.0, 2.7, 0.1)[0], rel=1e-4)
     capsys.readouterr()
 
     def fails(*argv):
@@ -168,13 +169,13 @@ def test_ctf_values_from_a_ctffind_star_file(capsys, tmp_path):
     assert main(["thon", str(tmp_path / f"{name}.mrc"), "-o", str(out), "--pixel-size", "1",
                  "--tile", "256", "--ctf-from", str(star)]) == 0
     side = json.loads((out / f"{name}.json").read_text())
-    expected = ctf_zeros({"defocus_u_a": 16976.630859, "defocus_v_a": 17132.269531,
-                          "voltage_kv": 300.0, "cs_mm": 2.7, "amplitude_contrast": 0.1}, 0.5)
-    np.testing.assert_allclose(side["ctf_zeros_per_angstrom"], expected[:8], rtol=1e-6)
+    # row 2 of the file: defocus U 16976.630859, V 17132.269531 (Cs 2.7, 300 kV, Q 0.1)
+    expected = ctf_zeros(8, (16976.630859 + 17132.269531) / 2, 300.0, 2.7, 0.1)
+    np.testing.assert_allclose(side["ctf_zeros_per_angstrom"], expected, rtol=1e-4)
 
 
 def test_frames_dark_hot_pixels_and_whole_method(capsys, tmp_path):
-    from spectools.pipelines.thon import frame_selection
+    from spectools.pipelines.frame_spectrum import frame_selection
     assert frame_selection(10, "1:") == list(range(1, 10))
     assert frame_selection(10, "2:5") == [2, 3, 4]
     with pytest.raises(Exception, match="keeps none"):

@@ -453,7 +453,7 @@ class TestSpectoolsScipion(BaseTest):
                                 classIds="7-9")
         assert any("is empty" in e for e in prot.validate())
         prot.classIds.set("1,x")
-        assert any("not a list of class ids" in e for e in prot.validate())
+        assert any("Classes: not a class list" in e for e in prot.validate())
         # mixed sampling rates
         mixed = SetOfParticles(filename=str(Path(_SCRATCH) / "mixed.sqlite"))
         mixed.setAlignment2D()
@@ -528,8 +528,11 @@ class TestSpectoolsScipion(BaseTest):
         sidecar = json.loads(Path(prot._getExtraPath("movie_0.json")).read_text())
         assert sidecar["frames_used"] == [1, 2, 3]
         assert sidecar["parameters"]["gain"]
-        args = prot._arguments({"defocus": 15000.0, "defocus_v": 14000.0, "defocus_angle": 30.0})
-        assert args[args.index("--defocus") + 1] == "15000.00" and "--voltage" in args
+        # the step's options come from the form and the set: its gain, its pixel size
+        options = prot._parameters()
+        assert options["gain"] == sidecar["parameters"]["gain"] and options["frames"] == "1:"
+        assert options["pixel_size_a"] == pytest.approx(MIC_PSIZE)
+        assert sidecar["front_end"] == "scipion" and sidecar["context"]["protocol"]
         views = SpectoolsPngViewer(project=self.proj, protocol=prot)._visualize(prot)
         assert len(views[0].figure.axes) == 1
         views[0].close()

@@ -1,4 +1,4 @@
-"""The micrograph and movie simulator (``spectools.simulate_micrographs``).
+"""The micrograph and movie simulator (``spectools.simulate.micrographs``).
 
 It is the ground truth of the Thon-ring spectra, so it is checked against
 things computed here from first principles: the CTF zeros from the
@@ -17,6 +17,7 @@ import pytest
 
 from spectools.errors import SpectoolsError
 from spectools.simulate.segments import CTF
+from helpers.ctf_reference import ctf_zeros, wavelength_a  # noqa: F401
 from spectools.simulate.micrographs import (gain_with_column_stripes, iter_movie_frames,
                                             movie_frame_shifts, simulate_micrograph,
                                             simulate_movie, simulate_specimen, write_movie)
@@ -27,29 +28,6 @@ CTF_ROUND = {"defocus_u_a": 10000.0, "defocus_v_a": 10000.0, "defocus_angle_deg"
 
 # --------------------------------------------------------------------------
 # Independent helpers
-
-
-def wavelength_a(voltage_kv):
-    """Relativistic electron wavelength from the physical constants (CODATA 2018)."""
-    h, m, e, c = 6.62607015e-34, 9.1093837015e-31, 1.602176634e-19, 299792458.0
-    v = voltage_kv * 1e3
-    return h / math.sqrt(2 * m * e * v * (1 + e * v / (2 * m * c ** 2))) * 1e10
-
-
-def ctf_zeros(k_max, defocus_a, voltage_kv, cs_mm, q):
-    """Frequencies (1/Å) where ``chi(s) + arcsin(Q) = k·pi``, ``k = 1..k_max``.
-
-    ``chi = pi·lam·d·s² - pi/2·Cs·lam³·s⁴`` is quadratic in ``u = s²``:
-    ``a u² - b u + c = 0`` with the smaller root ``u = 2c / (b + sqrt(b² - 4ac))``.
-    """
-    lam = wavelength_a(voltage_kv)
-    a = 0.5 * math.pi * cs_mm * 1e7 * lam ** 3
-    b = math.pi * lam * defocus_a
-    zeros = []
-    for k in range(1, k_max + 1):
-        c = k * math.pi - math.asin(q)
-        zeros.append(math.sqrt(2 * c / (b + math.sqrt(b * b - 4 * a * c))))
-    return np.array(zeros)
 
 
 def rotational_average(power):
@@ -342,7 +320,7 @@ def _movie(**changes):
 @pytest.mark.parametrize("call, message", [
     (lambda: simulate_micrograph(32, 0.0, CTF_ROUND, rng=0), "pixel size"),
     (lambda: simulate_micrograph(32, 1.0, CTF_ROUND, rng=0, dose_per_a2=-1), "dose"),
-    (lambda: simulate_micrograph(32, 1.0, {"defocus_u_a": 1e4}, rng=0), "CTF"),
+    (lambda: simulate_micrograph(32, 1.0, {"defocus_u_a": 1e4, "defocus": 2e4}, rng=0), "CTF"),
     (lambda: simulate_micrograph(32, 1.0, CTF_ROUND, rng=0, contrast=1.5), "contrast"),
     (lambda: simulate_specimen(8, 1.0, rng=0), "at least 16"),
     (lambda: simulate_movie(**_movie(pixel_size_a=0)), "pixel size"),

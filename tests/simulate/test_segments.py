@@ -22,7 +22,6 @@ from spectools.formats import read_particles
 from spectools.ops.geometry import inverse_affine_matrix
 from spectools.simulate.segments import (CTF, Helix, render_gaussians, render_segments,
                                          simulate_segments, subunit_positions)
-from spectools.ops.ctf import ctf_2d
 from spectools.simulate.dataset import simulate_dataset
 
 # A helix that is comfortably sampled at 2 A/px: sigma 2 px, rise 6 px.
@@ -204,27 +203,6 @@ def test_power_spectrum_layer_lines():
 
 # --------------------------------------------------------------------------
 # CTF
-
-
-def test_ctf_2d_matches_relion_formula_by_hand():
-    shape, psize = (64, 64), 2.0
-    du, dv, angle, kv, cs, q = 20000.0, 18000.0, 30.0, 300.0, 2.7, 0.1
-    half = ctf_2d(shape, psize, du, dv, angle, kv, cs, q)
-    full = ctf_2d(shape, psize, du, dv, angle, kv, cs, q, half=False)
-    assert half.shape == (64, 33) and full.shape == (64, 64)
-    # Same grid except the Nyquist column (fft2 calls it -1/2, rfft2 +1/2).
-    np.testing.assert_allclose(full[:, :32], half[:, :32])
-    # CTF(s) = CTF(-s) (index r <-> 64 - r), so real images stay real
-    np.testing.assert_allclose(full[1:32, 1:32], full[63:32:-1, 63:32:-1])
-    assert half[0, 0] == pytest.approx(0.1)              # +Q at zero frequency (RELION)
-    lam = 12.2643247 / math.sqrt(300e3 * (1 + 0.978466e-6 * 300e3))
-    assert lam == pytest.approx(0.019687, abs=1e-6)
-    for row, col in ((3, 5), (-7, 2), (10, 0)):
-        sx, sy = col / (64 * psize), row / (64 * psize)
-        s2 = sx * sx + sy * sy
-        d = (du + dv) / 2 + (du - dv) / 2 * math.cos(2 * (math.atan2(sy, sx) - math.radians(30)))
-        chi = math.pi * lam * d * s2 - math.pi / 2 * 2.7e7 * lam ** 3 * s2 ** 2
-        assert half[row, col] == pytest.approx(math.sin(chi + math.asin(0.1)), abs=1e-9)
 
 
 def test_ctf_is_applied_to_raw_only_and_cropped_in_place():

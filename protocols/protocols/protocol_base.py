@@ -1,0 +1,206 @@
+"""What every spectools protocol shares: forms from the option vocabulary, runs, messages.
+
+Each option a protocol shows is described once, in the spectools pipeline that
+uses it (:mod:`spectools.pipelines.options`): its label with units, help,
+choices and parser.  :func:`add_option_param` turns such a description into
+a form parameter (the command line builds its arguments from the same ones),
+:meth:`SpectoolsProtocol.form_options` reads the form back into the job's
+options dataclass, and :meth:`SpectoolsProtocol.option_errors` is the
+validation of typed text.  Errors from the pipelines are rendered with the
+form's labels (:func:`spectools.pipelines.options.label_hint`), never with
+command-line flags.
+"""
+import json
+import os
+
+import pyworkflow.protocol.params as params
+from pwem.protocols import EMProtocol
+from pyworkflow.protocol import Protocol
+
+from spectools.errors import SpectoolsError
+from spectools.pipelines.options import label_hint
+
+from ..constants import UNIT_SUFFIXES
+from ..convert import MATRIX_FORM_LABELS, MATRIX_FORMS, PWEM, legacy_form_warning
+
+
+def param_name(option):
+    """The form parameter of an option: its keyword without unit, in camelCase."""
+    name = option.name
+    for suffix in UNIT_SUFFIXES:
+        if name.endswith(suffix):
+            name = name[:-len(suffix)]
+            break
+    first, *rest = name.split("_")
+    return first + "".join(part.capitalize() for part in rest)
+
+
+def add_option_param(form, option, **overrides):
+    """Add the form parameter of ``option`` to a form, section, group or line.
+
+    ``overrides`` replace the vocabulary's ``label``, ``help`` or ``default``
+    and pass anything else (``condition``, ``expertLevel``...) to ``addParam``.
+    """
+    label = overrides.pop("label", option.label)
+    text = overrides.pop("help", option.help)
+    default = overrides.pop("default", option.default)
+    kwargs = {"label": label, "help": text}
+    if option.expert:
+        kwargs["expertLevel"] = params.LEVEL_ADVANCED
+    if option.kind == "bool":
+        param_class, kwargs["default"] = params.BooleanParam, bool(default)
+    elif option.kind == "choice":
+        param_class = params.EnumParam
+        kwargs["choices"] = list(overrides.pop("choices", option.choices))
+        kwargs["default"] = list(option.choices).index(str(default))
+        if len(option.choices) <= 4:
+            kwargs["display"] = params.EnumParam.DISPLAY_HLIST
+    elif option.kind in ("float", "int"):
+        param_class = params.FloatParam if option.kind == "float" else params.IntParam
+        kwargs["default"] = default
+        kwargs["allowsNull"] = default is None
+    else:
+        param_class = params.PathParam if option.kind == "path" else params.StringParam
+        kwargs["default"] = _as_text(default)
+    kwargs.update(overrides)
+    return form.addParam(param_name(option), param_class, **kwargs)
+
+
+def _as_text(value):
+    if value is None:
+        return ""
+    if isinstance(value, (tuple, list)):
+        return ",".join(f"{v:g}" if isinstance(v, float) else str(v) for v in value)
+    return str(value)
+
+
+class SpectoolsProtocol(EMProtocol):
+    """Base of the spectools protocols.
+
+    Subclasses set :attr:`_inputName` (the pointer parameter of their main
+    input) and :attr:`_vocabulary` (the job's options, for messages).
+    """
+    _inputName = "inputSet"
+    _vocabulary = {}
+
+    # --------------------------- forms ----------------------------------------
+    def form_value(self, option):
+        """The value of ``option``'s form parameter, in the pipeline's terms."""
+        value = getattr(self, param_name(option)).get()
+        if option.kind == "choice":
+            return option.choices[int(value)]
+        if option.kind in ("text", "path"):
+            value = (value or "").strip()
+            return option.parse_text(value) if value else option.default
+        return value
+
+    def form_options(self, options_class, vocabulary, **fixed):
+        """The job's options dataclass from the form (options not on the form keep defaults)."""
+        values = {}
+        for name, option in vocabulary.items():
+            if hasattr(self, param_name(option)):
+                values[name] = self.form_value(option)
+        values.update(fixed)
+        return options_class(**values)
+
+    def option_errors(self, vocabulary):
+        """Validation messages for typed text that does not parse, naming the form's label."""
+        errors = []
+        for option in vocabulary.values():
+            if option.kind != "text" or not hasattr(self, param_name(option)):
+                continue
+            try:
+                self.form_value(option)
+            except ValueError as exc:
+                errors.append(f"{option.label}: {exc}.")
+        return errors
+
+    # --------------------------- running --------------------------------------
+    def threads(self):
+        """Threads the user gave the run (at least 1)."""
+        value = self.numberOfThreads.get() if hasattr(self, "numberOfThreads") else 1
+        return max(1, int(value or 1))
+
+    def run_job(self, job, *args, **kwargs):
+        """Run a spectools job; its errors become one line in this form's terms."""
+        try:
+            return job(*args, **kwargs)
+        except SpectoolsError as exc:
+            shown = {name: option for name, option in self._vocabulary.items()
+                     if hasattr(self, param_name(option))}
+            raise SpectoolsError(exc.render(label_hint(shown))) from None
+
+    def log_lines(self, lines):
+        for line in lines:
+            self.info(line.strip())
+
+    def read_sidecar(self, name):
+        """A JSON sidecar of this run's extra folder, or None before it exists."""
+        path = self._getExtraPath(name)
+        if not os.path.exists(path):
+            return None
+        with open(path) as fh:
+            return json.load(fh)
+
+    def context(self):
+        """What the sidecar records of a Scipion run."""
+        return {"protocol": self.getObjLabel() or self._label, "input": self.input_name()}
+
+    # --------------------------- inputs and provenance -------------------------
+    def input_pointer(self):
+        return getattr(self, self._inputName)
+
+    def input_name(self):
+        """The main input as the user sees it (its label, else its type)."""
+        obj = self.input_pointer().get()
+        if obj is None:
+            return ""
+        return f"{type(obj).__name__} {obj.getObjLabel() or obj.getNameId()}"
+
+    def matrix_form(self):
+        return MATRIX_FORMS[self.matrixForm.get()] if hasattr(self, "matrixForm") else PWEM
+
+    def provenance_warning(self):
+        """The legacy-matrix warning for this protocol's input ('' when none applies)."""
+        try:
+            return legacy_form_warning(_producing_pointer(self, self.input_pointer()),
+                                       self.matrix_form())
+        except Exception:  # provenance is a courtesy; never block a run on it
+            return ""
+
+    def _warnings(self):
+        warning = self.provenance_warning()
+        return [warning] if warning else []
+
+
+def add_matrix_form_param(form):
+    """The advanced 'Alignment matrices' choice (see ``convert``)."""
+    form.addParam("matrixForm", params.EnumParam, choices=list(MATRIX_FORM_LABELS), default=0,
+                  expertLevel=params.LEVEL_ADVANCED, label="Alignment matrices",
+                  help="How the input's 2D Transform matrices are read.\n\n"
+                       "pwem (default): aligned = M · raw, as pwem defines ALIGN_2D and as "
+                       "Xmipp applies it.\n\n"
+                       "RELION/cryoSPARC plugins: those plugins store RELION's origin after "
+                       "the rotation, M = [R(psi) | origin] (RELION's pre-2019 form). Choose "
+                       "it for particles aligned by RELION or cryoSPARC through Scipion to "
+                       "apply the shifts as RELION did. In power spectra the layer lines do not "
+                       "move (only the mask cuts a little differently); aligned images are "
+                       "off by R(psi)·origin − origin.")
+
+
+def _producing_pointer(protocol, pointer):
+    """A pointer whose ``getObjValue()`` is the protocol that made the pointed set."""
+    value = pointer.getObjValue() if pointer is not None else None
+    if value is None or isinstance(value, Protocol):
+        return pointer
+    try:  # a direct pointer to a set: its parent in the project is the protocol
+        parent = protocol.getProject().getProtocol(value.getObjParentId())
+    except Exception:
+        parent = None
+
+    class _Ptr:
+        def getObjValue(self):
+            return parent
+
+    return _Ptr() if parent is not None else pointer
+

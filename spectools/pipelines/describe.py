@@ -1,0 +1,124 @@
+"""What a metadata file holds and whether its stacks exist (``spectools info``).
+
+Reads only the metadata and the stack headers.  :func:`summarize` gives a
+JSON-ready dict, :func:`format_summary` the text users read.
+"""
+import numpy as np
+
+from ..formats.stack_files import check_references
+from ..particles import COLUMNS, class_populations
+
+
+def summarize(table):
+    """A JSON-ready dict describing ``table`` and its stacks."""
+    d = table.data
+    out = {"file": table.source, "format": table.source_format, "detail": table.format_detail,
+           "particles": len(table)}
+    out["pixel_sizes_a"] = _unique(d, "pixel_size_a")
+    out["box_sizes_px"] = [int(b) for b in _unique(d, "box_px") if b > 0]
+    out["alignment_2d"] = table.has_alignment_2d
+    out["angles_3d"] = table.has("rot_deg", "tilt_deg")
+    out["mirrored"] = int(d["mirror"].sum()) if "mirror" in d else 0
+    pops = class_populations(table)
+    out["class_numbering"] = (f"from {table.class_base} ("
+                              f"{'cryoSPARC' if table.class_base == 0 else 'RELION/SPIDER'} style)")
+    out["classes"] = {str(int(k)): int(v) for k, v in pops.items()}
+    if "class_posterior" in d:
+        post = d["class_posterior"].to_numpy(float)
+        out["class_posterior"] = {"min": float(np.nanmin(post)) if len(post) else None,
+                                  "median": float(np.nanmedian(post)) if len(post) else None}
+    if "helical_tube_id" in d:
+        key = ["micrograph_name", "helical_tube_id"] if "micrograph_name" in d else \
+            ["helical_tube_id"]
+        out["helical_tubes"] = int(d[key].drop_duplicates().shape[0])
+    ctf = {}
+    for col in ("voltage_kv", "cs_mm", "amplitude_contrast"):
+        if col in d:
+            ctf[col] = _unique(d, col)
+    if "defocus_u_a" in d and len(d):
+        ctf["defocus_range_a"] = [float(d[["defocus_u_a", "defocus_v_a"]].min().min()),
+                                  float(d[["defocus_u_a", "defocus_v_a"]].max().max())]
+    out["ctf"] = ctf
+    if "optics_group" in d:
+        out["optics_groups"] = int(d["optics_group"].nunique())
+    out["fields"] = [c for c in COLUMNS if c in d]
+    out["passthrough_fields"] = table.passthrough_columns
+    report = check_references(table)
+    stacks = report.stacks
+    out["stacks"] = {"referenced": int(len(stacks)), "found": int(stacks["exists"].sum()),
+                     "missing": int((~stacks["exists"]).sum()),
+                     "missing_particles": int(stacks.loc[~stacks["exists"], "particles"].sum()),
+                     "missing_examples": list(stacks.loc[~stacks["exists"], "path"].head(3)),
+                     "box_sizes_px": sorted({int(x) for x in stacks.loc[stacks["exists"], "nx"]
+                                             if x > 0}),
+                     "problems": report.problems(table)}
+    out["assumptions"] = list(table.assumptions)
+    return out
+
+
+def format_summary(s):
+    """Human-readable text of :func:`summarize`'s output."""
+    lines = [f"{s['file']}", f"  format       {s['detail']}", f"  particles    {s['particles']}"]
+    lines.append(f"  pixel size   {_list(s['pixel_sizes_a'], ' A') or 'unknown'}")
+    boxes = s["box_sizes_px"] or s["stacks"]["box_sizes_px"]
+    lines.append(f"  box          {_list(boxes, ' px') or 'unknown'}")
+    align = []
+    if s["alignment_2d"]:
+        align.append("in-plane (psi, origin)")
+    if s["angles_3d"]:
+        align.append("3D angles (rot, tilt)")
+    if s["mirrored"]:
+        align.append(f"{s['mirrored']} mirrored")
+    lines.append(f"  alignment    {', '.join(align) or 'none'}")
+    if s["classes"]:
+        pops = ", ".join(f"{k}: {v}" for k, v in s["classes"].items())
+        lines.append(f"  classes      {len(s['classes'])}, numbered {s['class_numbering']}; "
+                     f"particles per class: {pops}")
+    else:
+        lines.append("  classes      none")
+    if "class_posterior" in s:
+        p = s["class_posterior"]
+        lines.append(f"  posterior    min {p['min']:.3g}, median {p['median']:.3g}")
+    if "helical_tubes" in s:
+        lines.append(f"  helical      {s['helical_tubes']} filaments")
+    if s["ctf"]:
+        c = s["ctf"]
+        parts = []
+        if "defocus_range_a" in c:
+            parts.append(f"defocus {c['defocus_range_a'][0]:.0f}-{c['defocus_range_a'][1]:.0f} A")
+        for col, unit in (("voltage_kv", " kV"), ("cs_mm", " mm Cs"),
+                          ("amplitude_contrast", " amplitude contrast")):
+            if col in c:
+                parts.append(_list(c[col], unit))
+        lines.append(f"  CTF          {', '.join(parts)}")
+    if "optics_groups" in s:
+        lines.append(f"  optics       {s['optics_groups']} group(s)")
+    lines.append(f"  fields       {', '.join(s['fields'])}")
+    if s["passthrough_fields"]:
+        pt = s["passthrough_fields"]
+        lines.append(f"  passthrough  {len(pt)}: {', '.join(pt[:12])}"
+                     f"{', ...' if len(pt) > 12 else ''}")
+    st = s["stacks"]
+    lines.append(f"  stacks       {st['referenced']} referenced, {st['found']} found, "
+                 f"{st['missing']} missing"
+                 + (f" ({st['missing_particles']} particles; e.g. "
+                    f"{', '.join(st['missing_examples'])})" if st["missing"] else ""))
+    for problem in st["problems"]:
+        lines.append(f"  PROBLEM      {problem}")
+    for note in s["assumptions"]:
+        lines.append(f"  assumed      {note}")
+    return "\n".join(lines)
+
+
+def _unique(d, col, limit=8):
+    if col not in d:
+        return []
+    values = d[col].to_numpy(float)
+    values = values[np.isfinite(values)]
+    return [float(round(v, 6)) for v in np.unique(values)[:limit]]
+
+
+def _list(values, unit):
+    if not values:
+        return ""
+    return ", ".join(f"{v:g}" for v in values) + unit
