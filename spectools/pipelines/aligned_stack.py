@@ -33,7 +33,7 @@ from ..io.spiderimage import SpiderStackWriter
 from ..io.stacks import StackCache
 from ..ops.geometry import rotate_xy, transformed_direction
 from ..ops.resample import FILLS, INTERPOLATIONS, align_images, resize_box
-from ..particles import class_populations
+from ..particles import ParticleTable, class_populations
 from .batches import batch_rows, ordered_map, progress, read_batch
 from .inputs import SKIP_MISSING, OpticsOptions, checked_table, fill_optics
 from .options import Option, vocabulary
@@ -132,8 +132,9 @@ OPTIONS = vocabulary(
 )
 
 
-def run_stack(table, output, options=StackOptions(), *, optics=OpticsOptions(), protect=(),
-              front_end="api", context=None, show_progress=None):
+def run_stack(table: ParticleTable, output, options: StackOptions = StackOptions(), *,
+              optics: OpticsOptions = OpticsOptions(), protect=(), front_end: str = "api",
+              context: Optional[dict] = None, show_progress: Optional[bool] = None) -> dict:
     """The aligned-stack job: check the particles, write the stack(s) and their metadata.
 
     Parameters

@@ -34,6 +34,7 @@ from ..ops.axis import axis_angle_from_image
 from ..ops.masks import MASKS
 from ..ops.resample import INTERPOLATIONS
 from ..ops.layer_lines import layer_line_profile, layer_lines
+from ..particles import ParticleTable
 from ..plots import profile_png, spectrum_png
 from .inputs import SKIP_MISSING, checked_table
 from .options import Option, vocabulary
@@ -176,8 +177,9 @@ class AvgpsRun:
         return lines
 
 
-def run_avgps(table, output, options=AvgpsOptions(), *, class_averages=None, protect=(),
-              front_end="api", context=None, show_progress=None):
+def run_avgps(table: ParticleTable, output, options: AvgpsOptions = AvgpsOptions(), *,
+              class_averages=None, protect=(), front_end: str = "api",
+              context: Optional[dict] = None, show_progress: Optional[bool] = None) -> AvgpsRun:
     """The averaged-spectrum job: check, compute, write.
 
     Parameters

@@ -14,6 +14,7 @@ from ..formats import FORMATS, detect_format, write_particles
 from ..formats.relion import WRITE_VERSIONS
 from ..formats.stack_files import check_references, fill_from_stacks
 from ..io.atomic import check_not_input
+from ..particles import ParticleTable
 from .inputs import OpticsOptions, fill_optics
 from .options import Option, vocabulary
 from .parsing import parse_positive_int
@@ -46,8 +47,8 @@ OPTIONS = vocabulary(
 )
 
 
-def run_convert(table, output, options=ConvertOptions(), *, optics=OpticsOptions(),
-                protect=()):
+def run_convert(table: ParticleTable, output, options: ConvertOptions = ConvertOptions(), *,
+                optics: OpticsOptions = OpticsOptions(), protect=()) -> ParticleTable:
     """Write ``table`` as ``output`` in another package's format.
 
     Parameters

@@ -16,7 +16,8 @@ from ..errors import Hint, SpectoolsError
 from ..formats import read_particles
 from ..formats.cryosparc import ALIGNMENTS, CS2D_CONVENTIONS
 from ..formats.stack_files import check_references, fill_from_stacks
-from ..particles import check_finite, select_classes, select_min_posterior, select_top_classes
+from ..particles import (ParticleTable, check_finite, select_classes, select_min_posterior,
+                         select_top_classes)
 from .options import Option, vocabulary
 from .parsing import parse_class_list, parse_float, parse_fraction, parse_positive_float, \
     parse_positive_int
@@ -117,7 +118,7 @@ SKIP_MISSING = Option(name="skip_missing", label="Skip missing stacks?", kind="b
                            "stopping.")
 
 
-def read_input(path, options: ReadOptions = ReadOptions()):
+def read_input(path, options: ReadOptions = ReadOptions()) -> ParticleTable:
     """Read particle metadata as ``options`` say (see :func:`spectools.formats.read_particles`)."""
     kwargs = {"cs2d_convention": options.cs2d_convention, "alignment": options.cs_alignment,
               "search_dirs": list(options.stack_dirs)}
@@ -134,7 +135,7 @@ def input_files(path, options: ReadOptions = ReadOptions()):
     return [p for p in (path, options.passthrough, options.stack) if p]
 
 
-def select(table, options: SelectOptions = SelectOptions()):
+def select(table: ParticleTable, options: SelectOptions = SelectOptions()) -> ParticleTable:
     """Apply the class and posterior selection; refuse an empty result."""
     n_before = len(table)
     if options.classes is not None:
@@ -163,7 +164,8 @@ def fill_optics(table, optics: OpticsOptions = OpticsOptions(), box=None):
             d.loc[unknown, col] = value
 
 
-def checked_table(table, *, skip_missing=False, need_alignment=True):
+def checked_table(table: ParticleTable, *, skip_missing: bool = False,
+                  need_alignment: bool = True) -> tuple:
     """Validate the table against its stacks; return it with box and pixel sizes filled.
 
     Parameters

@@ -51,17 +51,14 @@ def class_average_correlations(table, class_averages, *, sample=64, interpolatio
         members = np.flatnonzero(classes == number)
         rows = members[np.linspace(0, len(members) - 1, min(sample, len(members))).astype(int)]
         images = read_batch(table, rows, cache)
-        sub = d.iloc[rows]
-        mirror = sub["mirror"].to_numpy(bool) if "mirror" in sub else False
+        psi, ox, oy, mirror = table.alignment(rows)
         box = images.shape[-1]
         y, x = np.mgrid[:box, :box] - box // 2
         disk = x ** 2 + y ** 2 < (0.8 * box / 2) ** 2
         scores = {}
         for name, (psi_sign, origin_sign) in CANDIDATES.items():
-            aligned = align_images(images, psi_sign * sub["psi_deg"].to_numpy(float),
-                                   origin_sign * sub["origin_x_px"].to_numpy(float),
-                                   origin_sign * sub["origin_y_px"].to_numpy(float), mirror,
-                                   interpolation=interpolation, fill="mean")
+            aligned = align_images(images, psi_sign * psi, origin_sign * ox, origin_sign * oy,
+                                   mirror, interpolation=interpolation, fill="mean")
             mean = aligned.mean(axis=0)
             scores[name] = float(np.corrcoef(mean[disk], average[disk])[0, 1])
         out[native] = scores

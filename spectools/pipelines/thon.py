@@ -192,8 +192,9 @@ class _References:
     notes: tuple = ()
 
 
-def run_thon(inputs, outdir, options=ThonOptions(), *, ctfs=None, protect=(),
-             front_end="api", context=None, show_progress=None):
+def run_thon(inputs, outdir, options: ThonOptions = ThonOptions(), *,
+             ctfs: Optional[dict] = None, protect=(), front_end: str = "api",
+             context: Optional[dict] = None, show_progress: Optional[bool] = None) -> ThonRun:
     """Thon-ring spectra of micrographs and movies, written to ``outdir``.
 
     Parameters
