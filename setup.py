@@ -49,7 +49,8 @@ setup(
         "tifffile>=2022.5",
     ],
     extras_require={
-        "test": ["pytest>=7", "hypothesis>=6"],
+        # cryosparc-tools: the tests load written .cs files with cryoSPARC's own reader.
+        "test": ["pytest>=7", "hypothesis>=6", "cryosparc-tools"],
         # LZW-compressed TIFF and EER movies; versions before 2026.3 support numpy 1.26.
         "movies": ["imagecodecs"],
         "scipion": ["scipion-pyworkflow>=3.11", "scipion-em>=3.11", "emtable"],
