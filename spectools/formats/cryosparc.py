@@ -31,7 +31,7 @@ import numpy as np
 import pandas as pd
 
 from ..errors import Hint, SpectoolsError
-from ..io.csfile import MAX_HEADER_SIZE, load_cs, save_cs
+from ..io.csfile import load_cs, save_cs
 from ..particles import ParticleTable, check_finite
 from .paths import clean_raw_path, relative_to_output, resolve_stack_paths
 
@@ -142,16 +142,6 @@ def read_dataset(path, passthrough=None):
 def has_images(field_names):
     """True when a dataset's fields name particle images (``blob/path`` and ``blob/idx``)."""
     return set(IMAGE_FIELDS) <= set(field_names)
-
-
-def field_names(path):
-    """The field names of a ``.cs`` file, from its header alone (None if unreadable)."""
-    try:
-        names = np.load(path, mmap_mode="r", allow_pickle=False,
-                        max_header_size=MAX_HEADER_SIZE).dtype.names
-    except Exception:  # damaged or compressed: the full read reports it
-        return None
-    return names
 
 
 def describe_dataset(cs, path):

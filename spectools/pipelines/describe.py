@@ -9,6 +9,7 @@ import numpy as np
 
 from ..formats import cryosparc, detect_format
 from ..formats.stack_files import check_references
+from ..io.csfile import cs_field_names
 from ..particles import COLUMNS, class_populations
 from .inputs import ReadOptions, read_input
 
@@ -25,9 +26,9 @@ def describe_input(path, options: ReadOptions = ReadOptions()):
     instead of being refused.
     """
     if detect_format(path) == "cryosparc":
-        names = set(cryosparc.field_names(path) or ())
+        names = set(cs_field_names(path) or ())
         if options.passthrough:
-            names |= set(cryosparc.field_names(options.passthrough) or ())
+            names |= set(cs_field_names(options.passthrough) or ())
         if names and not cryosparc.has_images(names):
             return _summarize_dataset(cryosparc.read_dataset(path, options.passthrough), path)
     return summarize(read_input(path, options))

@@ -318,7 +318,7 @@ def test_cryosparc_tools_loads_what_spectools_writes(tmp_path):
     np.testing.assert_allclose(np.rad2deg(ds["alignments2D/pose"]), t.data["psi_deg"], atol=1e-4)
     np.testing.assert_allclose(ds["alignments2D/shift"][:, 0], t.data["origin_x_px"], atol=1e-5)
     np.testing.assert_array_equal(ds["alignments2D/class"], t.data["class_number"] - 1)
-    assert ds["blob/path"][0] == "/data/stack.mrcs"
+    assert ds["blob/path"][0].endswith("/data/stack.mrcs")
     # the real export and its spectools copy load alike
     src = real_fixture("cryodrgn", "cryosparc_J2_particles_exported.cs")
     write_particles(read_particles(src), tmp_path / "copy.cs")
