@@ -207,8 +207,8 @@ class SpectoolsProtThonRings(SpectoolsProtocol):
                  f"{self.outputSpectra.getSamplingRate():g} Å/px; PNGs in "
                  f"{self._getExtraPath()}."]
         if self._is_movies() and self.useGain.get() and self.inputMicrographs.get().getGain():
-            lines.append(f"Gain reference applied (rot {self.gainRot.get()}, "
-                         f"flip {self.gainFlip.get()}).")
+            lines.append(f"Gain reference applied (rotation {GAIN_ROT_LABELS[self.gainRot.get()]}"
+                         f", flip {GAIN_FLIP_LABELS[self.gainFlip.get()]}).")
         return lines
 
     def _methods(self):

@@ -222,6 +222,12 @@ class TestSpectoolsScipion(BaseTest):
         self.launchProtocol(prot)
         return prot
 
+    def import_micrographs(self, folder, pattern, label):
+        """Scipion's own import of micrographs at MIC_PSIZE, 300 kV."""
+        return self.run_protocol(ProtImportMicrographs, filesPath=str(folder),
+                                 filesPattern=pattern, samplingRate=MIC_PSIZE, voltage=300,
+                                 sphericalAberration=2.7, amplitudeContrast=0.1, objLabel=label)
+
     # ---- plugin discovery
     def test_plugin_is_discovered_with_menu_and_viewer(self):
         names = {ep.name: ep.value for ep in entry_points(group="pyworkflow.plugin")}
@@ -545,10 +551,7 @@ class TestSpectoolsScipion(BaseTest):
         write_movie(movies / "movie_0.mrcs", frames, MIC_PSIZE)
         write_movie(self.data / "gain.mrc", gain[None], MIC_PSIZE)
 
-        imported = self.run_protocol(ProtImportMicrographs, filesPath=str(mics),
-                                     filesPattern="mic_*.mrc", samplingRate=MIC_PSIZE,
-                                     voltage=300, sphericalAberration=2.7,
-                                     amplitudeContrast=0.1, objLabel="micrographs")
+        imported = self.import_micrographs(mics, "mic_*.mrc", "micrographs")
         prot = self.run_protocol(SpectoolsProtThonRings,
                                  inputMicrographs=self.pointer(imported, "outputMicrographs"),
                                  tile=256, box=256, numberOfThreads=2, objLabel="Thon mics")
@@ -725,10 +728,7 @@ class TestSpectoolsScipion(BaseTest):
         with mrcfile.new(bad / "broken.mrc", overwrite=True) as m:
             m.set_data(np.full((300, 300), np.nan, np.float32))
             m.voxel_size = MIC_PSIZE
-        imported = self.run_protocol(ProtImportMicrographs, filesPath=str(bad),
-                                     filesPattern="broken.mrc", samplingRate=MIC_PSIZE,
-                                     voltage=300, sphericalAberration=2.7,
-                                     amplitudeContrast=0.1, objLabel="broken micrograph")
+        imported = self.import_micrographs(bad, "broken.mrc", "broken micrograph")
         prot = self.new(SpectoolsProtThonRings,
                         inputMicrographs=self.pointer(imported, "outputMicrographs"),
                         tile=256, box=256, numberOfThreads=1, objLabel="Thon broken")
