@@ -11,12 +11,14 @@ from pathlib import Path
 from setuptools import setup
 
 HERE = Path(__file__).parent
-VERSION = re.search(r'__version__ = "([^"]+)"',
-                    (HERE / "spectools" / "__init__.py").read_text()).group(1)
+INIT = (HERE / "spectools" / "__init__.py").read_text()
+VERSION = re.search(r'__version__ = "([^"]+)"', INIT).group(1)
+URL = re.search(r'__url__ = "([^"]+)"', INIT).group(1)
 
 setup(
     name="spectools",
     version=VERSION,
+    url=URL,
     description=("Averaged power spectra of aligned helical segments, aligned stacks, "
                  "Thon-ring spectra, and a cryoSPARC / RELION / SPIDER / Scipion format bridge"),
     long_description=(HERE / "README.md").read_text(),
@@ -49,7 +51,8 @@ setup(
         "tifffile>=2022.5",
     ],
     extras_require={
-        "test": ["pytest>=7", "hypothesis>=6"],
+        # cryosparc-tools: the tests load written .cs files with cryoSPARC's own reader.
+        "test": ["pytest>=7", "hypothesis>=6", "cryosparc-tools"],
         # LZW-compressed TIFF and EER movies; versions before 2026.3 support numpy 1.26.
         "movies": ["imagecodecs"],
         "scipion": ["scipion-pyworkflow>=3.11", "scipion-em>=3.11", "emtable"],

@@ -13,15 +13,17 @@ library never imports this package.
 """
 import pwem
 
-from spectools import __version__  # noqa: F401  (the plugin version Scipion shows)
+from spectools import __url__, __version__  # noqa: F401  (the plugin version Scipion shows)
 
-_references = ["spectools", "DeRosier1970", "Cochran1952"]
+#: References of the whole plugin; each protocol lists its own (``_references``), and the
+#: Methods text links the program itself ([spectools], see bibtex.py).
+_references = []
 
 
 class Plugin(pwem.Plugin):
     """spectools needs no external binaries: everything runs in Python."""
 
-    _url = ""  # no public home page yet; the README describes the plugin
+    _url = __url__
 
     @classmethod
     def _defineVariables(cls):

@@ -1,5 +1,8 @@
 """Names the spectools protocols share: output files, form choices, labels."""
 
+#: How the plugin names itself in protocol labels, summaries and the Methods tab.
+PLUGIN_LABEL = "spectools"
+
 #: Files each protocol writes in its run's extra folder.
 AVGPS_OUTPUT = "avgps.mrc"
 AVGPS_SIDECAR = "avgps.json"

@@ -55,6 +55,8 @@ RELION_PLUGIN = "relion-plugin"
 MATRIX_FORMS = (PWEM, RELION_PLUGIN)
 MATRIX_FORM_LABELS = ("pwem: aligned = M · raw (default)",
                       "RELION/cryoSPARC plugins: M = [R(psi) | origin]")
+#: The form's label of that choice (an advanced parameter).
+MATRIX_FORM_PARAM_LABEL = "Alignment matrices"
 
 #: Plugins whose 2D readers build [R(psi) | o] (module prefixes).
 LEGACY_2D_PLUGINS = ("relion", "cryosparc2")
@@ -179,11 +181,31 @@ def available_classes(obj):
     return sorted(int(v) for v in values if v is not None)
 
 
+def image_sets(obj):
+    """The particle sets of ``obj``: itself, or the enabled classes of a SetOfClasses."""
+    return [c for c in obj.iterItems() if c.isEnabled()] if is_classes(obj) else [obj]
+
+
+def missing_image_files(obj):
+    """(missing files, number of files) of the images a set names (classes: enabled ones).
+
+    Reads the distinct file names from the set's database, not every item.
+    """
+    files = set()
+    for items in image_sets(obj):
+        try:
+            names = items.getUniqueValues("_filename")
+        except Exception:  # a set without a file-name column
+            names = [item.getFileName() for item in items.iterItems()]
+        files.update(image_file(name) for name in names if name)
+    missing = sorted(f for f in files if not os.path.exists(f))
+    return missing, len(files)
+
+
 def sampling_rates(obj):
     """Distinct sampling rates of the set and of its items (classes: of every class)."""
     rates = set()
-    sets = ([c for c in obj.iterItems() if c.isEnabled()] if is_classes(obj) else [obj])
-    for s in sets:
+    for s in image_sets(obj):
         if s.getSamplingRate():
             rates.add(round(float(s.getSamplingRate()), 6))
         try:
@@ -336,12 +358,17 @@ def _table_data(rows, source_set, matrices, form):
 
 
 def plugin_protocols_upstream(pointer, max_depth=25):
-    """Class names of RELION/cryoSPARC-plugin protocols that produced (or fed) a set.
+    """RELION/cryoSPARC-plugin protocols that produced (or fed) a set, as the GUI names them.
 
     Walks the input pointers of the protocol that owns the pointed-to set,
     and of its inputs, up to ``max_depth`` protocols.  A RELION or cryoSPARC
     particle import through ``ProtImportParticles`` counts as well.  Used only
     to warn: a later protocol may have recomputed the alignment.
+
+    Returns
+    -------
+    list of str
+        ``'run label' (what it is)``, e.g. ``'RELION import' (a RELION import)``.
     """
     found, seen = [], set()
 
@@ -356,16 +383,9 @@ def plugin_protocols_upstream(pointer, max_depth=25):
         if key in seen:
             return
         seen.add(key)
-        module = type(prot).__module__ or ""
-        name = type(prot).__name__
-        if module.split(".")[0] in LEGACY_2D_PLUGINS:
-            found.append(name)
-        elif name == "ProtImportParticles":
-            choice = getattr(prot, "importFrom", None)
-            choice = choice.get() if hasattr(choice, "get") else choice
-            if choice in (getattr(prot, "IMPORT_FROM_RELION", -1),
-                          getattr(prot, "IMPORT_FROM_CRYOSPARC", -1)):
-                found.append(f"{name} (from {'RELION' if choice == prot.IMPORT_FROM_RELION else 'cryoSPARC'})")
+        what = _legacy_source(prot)
+        if what:
+            found.append(f"'{prot.getRunName()}' ({what})")
         try:
             inputs = list(prot.iterInputAttributes())
         except Exception:
@@ -380,6 +400,25 @@ def plugin_protocols_upstream(pointer, max_depth=25):
     return found
 
 
+#: Words for the plugins whose 2D matrices are [R(psi) | o].
+_PLUGIN_WORDS = {"relion": "a RELION plugin protocol", "cryosparc2": "a cryoSPARC plugin protocol"}
+
+
+def _legacy_source(prot):
+    """What makes ``prot`` a source of [R(psi) | o] matrices, in words ('' if nothing)."""
+    plugin = (type(prot).__module__ or "").split(".")[0]
+    if plugin in LEGACY_2D_PLUGINS:
+        return _PLUGIN_WORDS[plugin]
+    if type(prot).__name__ == "ProtImportParticles":
+        choice = getattr(prot, "importFrom", None)
+        choice = choice.get() if hasattr(choice, "get") else choice
+        if choice == getattr(prot, "IMPORT_FROM_RELION", -1):
+            return "a particle import from RELION"
+        if choice == getattr(prot, "IMPORT_FROM_CRYOSPARC", -1):
+            return "a particle import from cryoSPARC"
+    return ""
+
+
 def legacy_form_warning(pointer, form):
     """A sentence for ``_warnings``/``_summary`` when the matrix form may be wrong, else ''."""
     if form != PWEM:
@@ -388,7 +427,9 @@ def legacy_form_warning(pointer, form):
     if not found:
         return ""
     return ("The input comes from " + ", ".join(sorted(set(found))) + ", whose 2D "
-            "matrices are [R(psi) | origin] (RELION's pre-2019 form), not pwem's aligned = M · raw. "
-            "Shifts are read with pwem's meaning; set 'Alignment matrices' to the RELION/"
-            "cryoSPARC plugins' form to apply them as RELION did (layer lines do not move; "
-            "aligned images are off by R(psi)·origin − origin).")
+            "alignment matrices are [R(psi) | origin] (RELION's pre-2019 form), not pwem's "
+            "aligned = M · raw; they are read with pwem's meaning. To apply the shifts as "
+            f"RELION did, set the advanced parameter '{MATRIX_FORM_PARAM_LABEL}' (Input tab; "
+            "shown with Expert Level: Advanced) to "
+            f"'{MATRIX_FORM_LABELS[1]}'. Layer lines do not move; aligned images are off by "
+            "R(psi)·origin − origin.")

@@ -28,6 +28,8 @@ The names below are the public façade; everything else is importable from
 its module.
 """
 __version__ = "0.1.0"
+#: The project's home page (setup.py and the Scipion plugin show it).
+__url__ = "https://github.com/spectools/spectools"
 
 from .errors import Hint, SpectoolsError  # noqa: E402
 from .formats import read_particles, write_particles  # noqa: E402

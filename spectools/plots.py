@@ -55,6 +55,10 @@ def spectrum_png(path, spectrum, pixel_size_a, **options):
     save_png(spectrum_figure(spectrum, pixel_size_a, **options), path)
 
 
+#: Length of the layer-line marks at the edges of a spectrum (no diameter), fraction of Nyquist.
+EDGE_MARK = 0.08
+
+
 def spectrum_figure(spectrum, pixel_size_a, *, axis="vertical", title="", overlay=None,
                     resolution_marks=(), centre_radius_px=3):
     """A spectrum on a log scale with robust contrast and axes in 1/Å.
@@ -69,8 +73,9 @@ def spectrum_figure(spectrum, pixel_size_a, *, axis="vertical", title="", overla
     axis : {"vertical", "horizontal"}
         Orientation of the helical axis, for the overlay.
     overlay : list of dict, optional
-        Output of :func:`layer_lines`: drawn as lines at the axial positions
-        and dots at the first Bessel maxima.
+        Output of :func:`layer_lines`: short marks at the first Bessel maxima
+        of each layer line, or at the plot's edges when no diameter placed
+        them.
     resolution_marks : iterable of float
         Resolutions (Å) drawn as dashed circles.
     """
@@ -93,13 +98,14 @@ def spectrum_figure(spectrum, pixel_size_a, *, axis="vertical", title="", overla
         ax.add_patch(circle)
         ax.text(0.7071 / res, 0.7071 / res, f"{res:g} Å", color="tab:cyan", fontsize=7)
     if overlay:
-        # Short ticks centred on each predicted first Bessel maximum (or across
-        # the plot without a diameter), so the data under them stay visible.
+        # Short ticks centred on each predicted first Bessel maximum, or at the
+        # plot's two edges without a diameter, so the data under them stay visible.
         label_limit = 4.5 * min((abs(line["z"]) for line in overlay if line["z"]), default=0)
         for line in overlay:
             z, r = line["z"], line.get("r")
-            spots = [0.0] if r is None else sorted({r, -r})
-            half = 0.6 * nyquist if r is None else 0.025 * nyquist
+            half = 0.025 * nyquist if r is not None else EDGE_MARK * nyquist / 2
+            spots = (sorted({r, -r}) if r is not None
+                     else [-nyquist + half, nyquist - half])
             for spot in spots:
                 a, b = (spot - half, spot + half)
                 if axis == "vertical":

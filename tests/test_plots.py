@@ -55,6 +55,21 @@ def test_overlay_lines_sit_at_their_axial_frequencies():
     assert min(z for z in drawn if z > 0) == pytest.approx(1 / 90.0, abs=1e-6)
 
 
+def test_overlay_without_a_diameter_marks_only_the_edges():
+    """No diameter, no Bessel maxima: short marks at the two edges leave the spectrum visible."""
+    lines = layer_lines(60.0, 15.0, 1, None, max_frequency=0.25)
+    fig = spectrum_figure(np.ones((64, 64)), 2.0, overlay=lines, axis="vertical")
+    nyquist = 0.25
+    covered = 0.0
+    for line in fig.axes[0].lines:
+        x = np.sort(np.asarray(line.get_xdata(), float))
+        assert x[0] <= -0.9 * nyquist or x[1] >= 0.9 * nyquist  # at an edge
+        covered += x[1] - x[0]
+    # every layer line is marked on both sides, covering under a tenth of the width
+    assert len(fig.axes[0].lines) == 2 * len(lines)
+    assert covered / len(lines) < 0.1 * 2 * nyquist
+
+
 def test_layer_line_profile_sums_along_the_lines():
     spectrum = np.zeros((16, 16))
     spectrum[8 + 3, :] = 2.0                            # one layer line, 3 pixels up

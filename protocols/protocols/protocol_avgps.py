@@ -10,12 +10,15 @@ from pwem.objects import Image, SetOfImages
 
 from spectools.io.stacks import open_stack
 from spectools.pipelines.avgps import OPTIONS, AvgpsOptions, methods_text, run_avgps
-from spectools.pipelines.parsing import parse_class_list
+from spectools.pipelines.inputs import SELECT_OPTIONS
 
 from ..constants import AVGPS_CLASSES, AVGPS_OUTPUT, AVGPS_PNG, AVGPS_SIDECAR
 from ..convert import (available_classes, image_file, image_index, input_alignment, is_classes,
                        sampling_rates, table_from_set)
-from .protocol_base import SpectoolsProtocol, add_matrix_form_param, add_option_param
+from .protocol_base import SpectoolsProtocol, add_matrix_form_param, add_option_param, plural
+
+#: The class list's parser, as the command line's class selection parses it.
+parse_class_list = SELECT_OPTIONS["classes"].parse
 
 #: Options shown on the Spectrum tab, in order.
 SPECTRUM_OPTIONS = ("mask", "tube_diameter_a", "pad", "normalize", "axis", "axis_angle",
@@ -43,6 +46,8 @@ class SpectoolsProtAveragedSpectrum(SpectoolsProtocol):
     _possibleOutputs = {"outputSpectrum": Image, "outputClassSpectra": SetOfImages}
     _inputName = "inputSet"
     _vocabulary = OPTIONS
+    #: Helical diffraction (the layer lines and their Bessel maxima); the exact rotation.
+    _references = ["Cochran1952", "DeRosier1970", "Unser1995"]
 
     # --------------------------- DEFINE param functions ----------------------
     def _defineParams(self, form):
@@ -55,13 +60,14 @@ class SpectoolsProtAveragedSpectrum(SpectoolsProtocol):
                            "SetOfParticles with a 2D alignment.")
         form.addParam("classIds", params.StringParam, default="",
                       label="Classes",
-                      help="Class ids to use, e.g. '1,3-5'. Empty: all enabled classes (of a "
-                           "SetOfClasses2D) or all particles.")
+                      help="Scipion class ids to use, e.g. '1,3-5'. Empty: all enabled classes "
+                           "(of a SetOfClasses2D) or all particles.")
         form.addParam("useClassAverages", params.BooleanParam, default=True,
+                      condition="inputSet is not None and _inputIsClasses",
                       label="Use class averages?",
-                      help="With a SetOfClasses2D that has class averages: measure each "
-                           "class's helical axis on its average, and check the alignment "
-                           "against the averages.")
+                      help="Measure each class's helical axis on its class average, and check "
+                           "the alignment convention against the averages (for classes that "
+                           "have averages).")
         add_matrix_form_param(form)
 
         form.addSection(label="Spectrum")
@@ -74,15 +80,24 @@ class SpectoolsProtAveragedSpectrum(SpectoolsProtocol):
         add_option_param(form, OPTIONS["per_class"], default=True)
         add_option_param(form, OPTIONS["profile"], default=True)
         line = form.addLine("Overlay: predicted layer lines",
-                            help="Twist (deg) and rise (Å) of the helix; optional cyclic "
-                                 "symmetry and diameter (Å) for the Bessel maxima. Leave "
-                                 "twist and rise at 0 for no overlay.")
-        line.addParam("twist", params.FloatParam, default=0.0, label="Twist (deg)")
-        line.addParam("rise", params.FloatParam, default=0.0, label="Rise (Å)")
-        line.addParam("csym", params.IntParam, default=1, label="Cn")
-        line.addParam("diameter", params.FloatParam, default=0.0, label="Diameter (Å)")
+                            help=OVERLAY_HELP)
+        line.addParam("twist", params.FloatParam, default=0.0, label="Twist (deg)",
+                      help="Twist of the helix per subunit, degrees (0: no overlay).")
+        line.addParam("rise", params.FloatParam, default=0.0, label="Rise (Å)",
+                      help="Rise of the helix per subunit, Å (0: no overlay).")
+        line.addParam("csym", params.IntParam, default=1, label="Cyclic symmetry (Cn)",
+                      help="n of the Cn symmetry around the helical axis (1: none).")
+        line.addParam("diameter", params.FloatParam, default=0.0, label="Diameter (Å)",
+                      help="Outer diameter of the helix, Å: places the first Bessel maximum "
+                           "of each layer line. 0: the layer lines are marked at the edges "
+                           "of the picture only.")
         add_option_param(form, OPTIONS["resolution_marks"])
         form.addParallelSection(threads=2, mpi=0)
+
+    def _inputIsClasses(self):
+        """Form condition: the input is a SetOfClasses2D."""
+        obj = self.inputSet.get()
+        return obj is not None and is_classes(obj)
 
     # --------------------------- INSERT steps functions ----------------------
     def _insertAllSteps(self):
@@ -141,6 +156,9 @@ class SpectoolsProtAveragedSpectrum(SpectoolsProtocol):
             return ["No input selected."]
         errors = self._input_errors(obj) + self.option_errors(OPTIONS)
         errors += self._class_errors(obj)
+        missing = self.missing_files_error(obj)
+        if missing:
+            errors.append(missing)
         if (self.twist.get() or self.rise.get()) and not (self.rise.get() and
                                                           self.rise.get() > 0):
             errors.append("The overlay needs a positive rise (and a twist).")
@@ -194,25 +212,39 @@ class SpectoolsProtAveragedSpectrum(SpectoolsProtocol):
     def _summary(self):
         info = self.read_sidecar(AVGPS_SIDECAR)
         if info is None:
-            return [f"Input: {self.input_name()}; classes "
-                    f"{self.classIds.get() or 'all enabled'}."]
+            return [f"Input: {self.input_link()}; {self._selection_words()}."] + self._warnings()
         counts = info["segments_per_class"]
-        lines = [f"{info['segments']} segments averaged, from {len(counts)} class(es) "
+        lines = [f"{plural(info['segments'], 'segment')} averaged, from "
+                 f"{plural(len(counts), 'class', 'classes')} "
                  f"({', '.join(f'{k}: {v}' for k, v in counts.items())}).",
                  f"Spectrum {info['padded_px']} x {info['padded_px']} px, sampling "
-                 f"{info['pixel_size_a']:g} A/px (real space; one Fourier pixel = "
-                 f"{info['fourier_pixel_per_angstrom']:.5f} 1/A), helical axis {info['axis']}."]
+                 f"{info['pixel_size_a']:g} Å/px (real space; one Fourier pixel = "
+                 f"{info['fourier_pixel_per_angstrom']:.5f} 1/Å), helical axis {info['axis']}."]
         for k, a in info.get("axis_angles", {}).items():
-            lines.append(f"Class {k}: axis at {a['angle_deg']:.2f} deg ({a['from']}).")
+            lines.append(f"Class {k}: axis at {a['angle_deg']:.2f}° ({a['from']}).")
+        lines += _overlay_lines(info["parameters"])
         lines += [f"Note: {note}" for note in info.get("notes", [])]
         lines.append(f"PNG and JSON: {self._getExtraPath(AVGPS_PNG)}, "
                      f"{self._getExtraPath(AVGPS_SIDECAR)}")
         lines += self._warnings()
         return lines
 
+    def _selection_words(self):
+        chosen = (self.classIds.get() or "").strip()
+        if chosen:
+            return f"classes {chosen}"
+        return "all enabled classes" if self._inputIsClasses() else "all particles"
+
     def _methods(self):
         info = self.read_sidecar(AVGPS_SIDECAR)
-        return [methods_text(info) + " [spectools]"] if info else []
+        if not info:
+            return []
+        text = methods_text({**info, "program": info["program"].replace(
+            "spectools", "[spectools]", 1)})
+        if info["parameters"].get("overlay"):
+            text += (" The layer lines of the helical symmetry were predicted from helical "
+                     "diffraction theory [Cochran1952] [DeRosier1970].")
+        return [text]
 
     # --------------------------- UTILS functions -----------------------------
     def _overlay(self):
@@ -245,6 +277,27 @@ class SpectoolsProtAveragedSpectrum(SpectoolsProtocol):
                 return None
             out[cls.getObjId()] = np.asarray(stack[image_index(index)], np.float32)
         return out or None
+
+
+#: Help of the overlay line (the command line takes the same values as one text).
+OVERLAY_HELP = ("Draw the layer lines of a helical symmetry on the PNGs: twist (deg) and rise (Å) "
+                "of the helix, optional cyclic symmetry and diameter (Å) for the first Bessel "
+                "maxima. Leave twist and rise at 0 for no overlay.")
+
+
+def _overlay_lines(parameters):
+    """Summary lines for the overlay and resolution marks a run used."""
+    lines = []
+    overlay = parameters.get("overlay")
+    if overlay:
+        where = (f"first Bessel maxima for a {overlay['diameter']:g} Å diameter"
+                 if overlay.get("diameter") else "marked at the picture's edges (no diameter)")
+        lines.append(f"Predicted layer lines: twist {overlay['twist']:g}°, rise "
+                     f"{overlay['rise']:g} Å, C{int(overlay.get('csym', 1))}; {where}.")
+    marks = parameters.get("resolution_marks") or []
+    if marks:
+        lines.append("Resolution marks: " + ", ".join(f"{m:g}" for m in marks) + " Å.")
+    return lines
 
 
 def _class_dim(classes):

@@ -20,8 +20,9 @@ from pyworkflow.protocol import Protocol
 from spectools.errors import SpectoolsError
 from spectools.pipelines.options import label_hint
 
-from ..constants import UNIT_SUFFIXES
-from ..convert import MATRIX_FORM_LABELS, MATRIX_FORMS, PWEM, legacy_form_warning
+from ..constants import PLUGIN_LABEL, UNIT_SUFFIXES
+from ..convert import (MATRIX_FORM_LABELS, MATRIX_FORM_PARAM_LABEL, MATRIX_FORMS, PWEM,
+                       legacy_form_warning, missing_image_files)
 
 
 def param_name(option):
@@ -74,7 +75,27 @@ def _as_text(value):
     return str(value)
 
 
-class SpectoolsProtocol(EMProtocol):
+def plural(n, word, words=None):
+    """``1 micrograph``, ``2 micrographs``."""
+    return f"{n} {word if n == 1 else (words or word + 's')}"
+
+
+class PluginLabel:
+    """Labels of the plugin's protocols as ``spectools - <label>``.
+
+    Scipion labels a new run with its class label, by default the plugin's
+    module name and the protocol's label; the Methods tab then writes the run's
+    label between underscores (italics markup), which the underscore of
+    ``spectools_scipion`` breaks.
+    """
+
+    @classmethod
+    def getClassLabel(cls, prependPackageName=True):
+        label = cls.__dict__.get("_label", cls.__name__)
+        return f"{PLUGIN_LABEL} - {label}" if prependPackageName else label
+
+
+class SpectoolsProtocol(PluginLabel, EMProtocol):
     """Base of the spectools protocols.
 
     Subclasses set :attr:`_inputName` (the pointer parameter of their main
@@ -122,13 +143,20 @@ class SpectoolsProtocol(EMProtocol):
         return max(1, int(value or 1))
 
     def run_job(self, job, *args, **kwargs):
-        """Run a spectools job; its errors become one line in this form's terms."""
+        """Run a spectools job; its errors become one line in this form's terms.
+
+        The line goes to the Output Log (run.stdout; Scipion's own error
+        messages go to run.stderr) and is the failed step's message, which
+        Scipion shows in the run's summary.
+        """
         try:
             return job(*args, **kwargs)
         except SpectoolsError as exc:
             shown = {name: option for name, option in self._vocabulary.items()
                      if hasattr(self, param_name(option))}
-            raise SpectoolsError(exc.render(label_hint(shown))) from None
+            message = exc.render(label_hint(shown))
+            self.info(f"ERROR: {message}")
+            raise SpectoolsError(message) from None
 
     def log_lines(self, lines):
         for line in lines:
@@ -144,18 +172,29 @@ class SpectoolsProtocol(EMProtocol):
 
     def context(self):
         """What the sidecar records of a Scipion run."""
-        return {"protocol": self.getObjLabel() or self._label, "input": self.input_name()}
+        return {"protocol": self.getRunName() or self._label, "input": self.input_name()}
 
     # --------------------------- inputs and provenance -------------------------
     def input_pointer(self):
         return getattr(self, self._inputName)
 
     def input_name(self):
-        """The main input as the user sees it (its label, else its type)."""
+        """The main input as Scipion's forms show it: its label, else ``run label.output``."""
+        return input_label(self, self.input_pointer())
+
+    def input_link(self):
+        """:meth:`input_name` as a link Scipion's summaries open."""
         obj = self.input_pointer().get()
-        if obj is None:
-            return ""
-        return f"{type(obj).__name__} {obj.getObjLabel() or obj.getNameId()}"
+        return f"[[sci-open:{obj.getObjId()}][{self.input_name()}]]" if obj is not None else ""
+
+    def missing_files_error(self, obj, what="image"):
+        """A validation message when image files of ``obj`` do not exist, else None."""
+        missing, total = missing_image_files(obj)
+        if not missing:
+            return None
+        verb = "does" if len(missing) == 1 else "do"
+        return (f"{len(missing)} of {plural(total, what + ' file')} of the input "
+                f"({self.input_name()}) {verb} not exist, e.g. {', '.join(missing[:2])}.")
 
     def matrix_form(self):
         return MATRIX_FORMS[self.matrixForm.get()] if hasattr(self, "matrixForm") else PWEM
@@ -176,10 +215,10 @@ class SpectoolsProtocol(EMProtocol):
 def add_matrix_form_param(form):
     """The advanced 'Alignment matrices' choice (see ``convert``)."""
     form.addParam("matrixForm", params.EnumParam, choices=list(MATRIX_FORM_LABELS), default=0,
-                  expertLevel=params.LEVEL_ADVANCED, label="Alignment matrices",
-                  help="How the input's 2D Transform matrices are read.\n\n"
-                       "pwem (default): aligned = M · raw, as pwem defines ALIGN_2D and as "
-                       "Xmipp applies it.\n\n"
+                  expertLevel=params.LEVEL_ADVANCED, label=MATRIX_FORM_PARAM_LABEL,
+                  help="How the input's 2D alignment matrices are read.\n\n"
+                       "pwem (default): aligned = M · raw, as pwem defines a 2D alignment and "
+                       "as Xmipp applies it.\n\n"
                        "RELION/cryoSPARC plugins: those plugins store RELION's origin after "
                        "the rotation, M = [R(psi) | origin] (RELION's pre-2019 form). Choose "
                        "it for particles aligned by RELION or cryoSPARC through Scipion to "
@@ -188,15 +227,44 @@ def add_matrix_form_param(form):
                        "off by R(psi)·origin − origin.")
 
 
+def input_label(protocol, pointer):
+    """A pointed set as Scipion's forms show it: its own label, else ``run label.output``.
+
+    Follows ``pyworkflow.gui.form.getObjectLabel``; a pointer straight to a set
+    (not protocol + output name) is traced to the protocol that made it.
+    """
+    obj = pointer.get() if pointer is not None else None
+    if obj is None:
+        return ""
+    label = (obj.getObjLabel() or "").strip()
+    if label:
+        return label
+    producer, output = _producer(protocol, pointer)
+    if producer is None:
+        return output or type(obj).__name__
+    return f"{producer.getRunName()}.{output}"
+
+
+def _producer(protocol, pointer):
+    """(protocol that made the pointed set, name of that output), or (None, name)."""
+    value = pointer.getObjValue()
+    if isinstance(value, Protocol):
+        return value, pointer.getExtended() or ""
+    obj = pointer.get()
+    name = obj.getLastName() if hasattr(obj, "getLastName") else ""
+    try:  # a direct pointer to a set: its parent in the project is the protocol
+        parent = protocol.getProject().getProtocol(obj.getObjParentId())
+    except Exception:
+        parent = None
+    return parent, name
+
+
 def _producing_pointer(protocol, pointer):
     """A pointer whose ``getObjValue()`` is the protocol that made the pointed set."""
     value = pointer.getObjValue() if pointer is not None else None
     if value is None or isinstance(value, Protocol):
         return pointer
-    try:  # a direct pointer to a set: its parent in the project is the protocol
-        parent = protocol.getProject().getProtocol(value.getObjParentId())
-    except Exception:
-        parent = None
+    parent, _ = _producer(protocol, pointer)
 
     class _Ptr:
         def getObjValue(self):

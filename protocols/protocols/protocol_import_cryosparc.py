@@ -13,17 +13,18 @@ from spectools import __version__
 from spectools.errors import SpectoolsError
 from spectools.formats import cryosparc
 from spectools.io.stacks import stack_header
-from spectools.pipelines.inputs import checked_table
+from spectools.pipelines.inputs import OPTICS_OPTIONS, READ_OPTIONS, checked_table
 
 from ..constants import CS2D_CONVENTION_LABELS
 from ..convert import matrix_from_alignment, projection_matrix
+from .protocol_base import PluginLabel, add_option_param, plural
 
 CONVENTIONS = cryosparc.CS2D_CONVENTIONS
 #: Validation reads the .cs up to this size (bytes); larger files are checked by the run.
 VALIDATE_READ_LIMIT = 200 * 1024 ** 2
 
 
-class SpectoolsProtImportCryosparc(ProtImport):
+class SpectoolsProtImportCryosparc(PluginLabel, ProtImport):
     """Import particles from a cryoSPARC .cs file (and its passthrough).
 
     Reads the .cs with spectools (no cryoSPARC installation, no pyem):
@@ -39,39 +40,38 @@ class SpectoolsProtImportCryosparc(ProtImport):
     """
     _label = "import cryoSPARC particles"
     _possibleOutputs = {"outputParticles": SetOfParticles, "outputClasses": SetOfClasses2D}
+    #: cryoSPARC wrote the files; spectools reads 2D poses as pyem does.
+    _references = ["Punjani2017", "Asarnow2019"]
 
     # --------------------------- DEFINE param functions ----------------------
     def _defineParams(self, form):
         form.addSection(label="Import")
         form.addParam("csFile", params.PathParam, important=True, label="Particles .cs file",
                       help="e.g. J42_020_particles.cs (or an exported particles .cs).")
-        form.addParam("passthroughFile", params.PathParam, allowsNull=True,
-                      label="Passthrough .cs (optional)",
-                      help="e.g. J42_passthrough_particles.cs; joined by uid (CTF and "
-                           "locations usually live there).")
+        add_option_param(form, READ_OPTIONS["passthrough"], label="Passthrough .cs (optional)",
+                         help=READ_OPTIONS["passthrough"].help + " CTF and locations usually "
+                         "live there, and so do the images when the particles .cs is a job's "
+                         "alignment-only output.")
         form.addParam("classAveragesFile", params.PathParam, allowsNull=True,
                       label="Class averages (optional)",
-                      help="e.g. J42_020_class_averages.mrc: also output a SetOfClasses2D.")
-        form.addParam("stackDir", params.PathParam, allowsNull=True,
-                      expertLevel=params.LEVEL_ADVANCED, label="Stacks folder (optional)",
-                      help="Where else to look for the stacks (besides the .cs file's folder "
-                           "and its parents, which is where cryoSPARC project paths point).")
-        form.addParam("cs2dConvention", params.EnumParam, choices=list(CS2D_CONVENTION_LABELS),
-                      default=0, expertLevel=params.LEVEL_ADVANCED,
-                      label="cryoSPARC 2D pose convention",
-                      help="No public source settles the sign of cryoSPARC 2D poses; spectools "
-                           "follows pyem (and Scipion's cryoSPARC plugin). The averaged-spectrum "
-                           "protocol with class averages checks it on your data.")
+                      help="e.g. J42_020_class_averages.mrc: also output a SetOfClasses2D "
+                           "(class k's average is frame k).")
+        add_option_param(form, READ_OPTIONS["stack_dirs"], label="Stacks folder (optional)",
+                         help="Another folder to look for the stacks in, besides the .cs file's "
+                              "folder and its parents (where cryoSPARC project paths point).")
+        add_option_param(form, READ_OPTIONS["cs2d_convention"],
+                         choices=CS2D_CONVENTION_LABELS)
+        add_option_param(form, READ_OPTIONS["pixel_size_a"], expertLevel=params.LEVEL_ADVANCED,
+                         help=READ_OPTIONS["pixel_size_a"].help + " Empty: blob/psize_A of "
+                         "the .cs.")
         form.addParam("copyFiles", params.BooleanParam, default=False,
                       expertLevel=params.LEVEL_ADVANCED, label="Copy stacks?",
-                      help="Default: symbolic links in the run's extra folder.")
+                      help="Copy the stacks into the run's extra folder. No (default): "
+                           "symbolic links.")
         group = form.addGroup("Acquisition (used when the .cs has none)")
-        group.addParam("samplingRate", params.FloatParam, default=0.0,
-                       label="Pixel size (A/px)", help="0: blob/psize_A of the .cs.")
-        group.addParam("voltage", params.FloatParam, default=300.0, label="Voltage (kV)")
-        group.addParam("sphericalAberration", params.FloatParam, default=2.7, label="Cs (mm)")
-        group.addParam("amplitudeContrast", params.FloatParam, default=0.1,
-                       label="Amplitude contrast")
+        add_option_param(group, OPTICS_OPTIONS["voltage_kv"], default=300.0)
+        add_option_param(group, OPTICS_OPTIONS["cs_mm"], default=2.7)
+        add_option_param(group, OPTICS_OPTIONS["amplitude_contrast"], default=0.1)
 
     # --------------------------- INSERT steps functions ----------------------
     def _insertAllSteps(self):
@@ -81,11 +81,11 @@ class SpectoolsProtImportCryosparc(ProtImport):
         def path(param):
             value = param.get()
             return os.path.abspath(value) if value else None
-        return {"cs": path(self.csFile), "passthrough": path(self.passthroughFile),
+        return {"cs": path(self.csFile), "passthrough": path(self.passthrough),
                 "class_averages": path(self.classAveragesFile),
-                "stack_dir": path(self.stackDir),
+                "stack_dir": path(self.stackDirs),
                 "convention": CONVENTIONS[self.cs2dConvention.get()],
-                "pixel_size": float(self.samplingRate.get() or 0.0),
+                "pixel_size": float(self.pixelSize.get() or 0.0),
                 "copy": bool(self.copyFiles.get())}
 
     # --------------------------- STEPS functions -----------------------------
@@ -171,7 +171,7 @@ class SpectoolsProtImportCryosparc(ProtImport):
         acq = Acquisition()
         d = table.data
         values = {}
-        for col, param in (("voltage_kv", self.voltage), ("cs_mm", self.sphericalAberration),
+        for col, param in (("voltage_kv", self.voltage), ("cs_mm", self.cs),
                            ("amplitude_contrast", self.amplitudeContrast)):
             v = d[col].to_numpy(float) if col in d else np.array([np.nan])
             values[col] = float(v[0]) if np.isfinite(v[0]) else float(param.get())
@@ -202,7 +202,7 @@ class SpectoolsProtImportCryosparc(ProtImport):
     # --------------------------- INFO functions ------------------------------
     def _validate(self):
         errors = []
-        for param, what in ((self.csFile, "particles .cs"), (self.passthroughFile, "passthrough"),
+        for param, what in ((self.csFile, "particles .cs"), (self.passthrough, "passthrough"),
                             (self.classAveragesFile, "class averages")):
             value = param.get()
             if value and not os.path.isfile(value):
@@ -224,19 +224,22 @@ class SpectoolsProtImportCryosparc(ProtImport):
         if not hasattr(self, "outputParticles"):
             return [f"File: {self.csFile.get()}"]
         parts = self.outputParticles
-        lines = [f"{parts.getSize()} particles from {self.csFile.get()}"
-                 + (f" (+ {self.passthroughFile.get()})" if self.passthroughFile.get() else "")
-                 + f", {parts.getSamplingRate():g} A/px, alignment {parts.getAlignment()}, "
+        lines = [f"{plural(parts.getSize(), 'particle')} from {self.csFile.get()}"
+                 + (f" (+ {self.passthrough.get()})" if self.passthrough.get() else "")
+                 + f", {parts.getSamplingRate():g} Å/px, alignment {parts.getAlignment()}, "
                    f"{'with' if parts.hasCTF() else 'no'} CTF.",
                  f"cryoSPARC 2D poses read with the "
                  f"{CONVENTIONS[self.cs2dConvention.get()]!r} convention."]
         if hasattr(self, "outputClasses"):
-            lines.append(f"{self.outputClasses.getSize()} classes with their averages "
+            lines.append(f"{plural(self.outputClasses.getSize(), 'class', 'classes')} with "
+                         "their averages "
                          f"(Scipion class id = cryoSPARC class + 1).")
         return lines
 
     def _methods(self):
         if not hasattr(self, "outputParticles"):
             return []
-        return [f"{self.outputParticles.getSize()} particles and their cryoSPARC alignment were "
-                f"imported with spectools {__version__} [spectools]."]
+        n = self.outputParticles.getSize()
+        return [f"{plural(n, 'particle')} and {'its' if n == 1 else 'their'} cryoSPARC [Punjani2017] "
+                f"alignment {'was' if n == 1 else 'were'} imported with [spectools] {__version__}, "
+                "reading 2D poses as pyem does [Asarnow2019]."]

@@ -10,10 +10,10 @@ from spectools.pipelines.inputs import checked_table
 
 from ..constants import STACK_BASENAME, STACK_FORMAT_LABELS, STACK_FORMATS, STACK_SIDECAR
 from ..convert import sampling_rates, table_from_set, transform_from_alignment
-from .protocol_base import SpectoolsProtocol, add_matrix_form_param, add_option_param
+from .protocol_base import SpectoolsProtocol, add_matrix_form_param, add_option_param, plural
 
 #: What the methods text says of each kernel.
-KERNEL_WORDS = {"fourier": "an exact Fourier rotation and shift",
+KERNEL_WORDS = {"fourier": "an exact Fourier rotation by three shears [Unser1995] and shift",
                 "cubic": "cubic B-spline interpolation", "linear": "bilinear interpolation"}
 
 
@@ -36,6 +36,8 @@ class SpectoolsProtAlignedStack(SpectoolsProtocol):
     _possibleOutputs = {"outputParticles": SetOfParticles}
     _inputName = "inputParticles"
     _vocabulary = OPTIONS
+    #: The exact rotation by three shears (the default kernel).
+    _references = ["Unser1995"]
 
     # --------------------------- DEFINE param functions ----------------------
     def _defineParams(self, form):
@@ -132,14 +134,17 @@ class SpectoolsProtAlignedStack(SpectoolsProtocol):
         rates = sampling_rates(parts)
         if len(rates) > 1:
             errors.append(f"Mixed sampling rates in the input ({', '.join(map(str, rates))} "
-                          "A/px).")
+                          "Å/px).")
+        missing = self.missing_files_error(parts)
+        if missing:
+            errors.append(missing)
         return errors
 
     def _summary(self):
         info = self.read_sidecar(STACK_SIDECAR)
         if info is None:
-            return [f"Input: {self.input_name()}."]
-        lines = [f"{info['particles']} particles aligned into {info['files'][0]} "
+            return [f"Input: {self.input_link()}."] + self._warnings()
+        lines = [f"{plural(info['particles'], 'particle')} aligned into {info['files'][0]} "
                  f"({info['box_px']} px, {info['interpolation']} interpolation, fill "
                  f"{info['fill']}, helical axis {info['axis']}, shifts "
                  f"{'applied' if info['shift_applied'] else 'not applied'}).",
@@ -150,6 +155,10 @@ class SpectoolsProtAlignedStack(SpectoolsProtocol):
         info = self.read_sidecar(STACK_SIDECAR)
         if info is None:
             return []
-        return [f"{info['particles']} particles were resampled once into their class frame "
-                f"with {info['program']} [spectools] ({KERNEL_WORDS[info['interpolation']]}), "
-                "carrying their CTF with the astigmatism angle turned with the image."]
+        kernel = KERNEL_WORDS[info["interpolation"]]
+        n = info["particles"]
+        return [f"{plural(n, 'particle')} {'was' if n == 1 else 'were'} resampled once into "
+                f"{'its' if n == 1 else 'their'} class frame with "
+                f"{info['program'].replace('spectools', '[spectools]', 1)} ({kernel}), carrying "
+                f"{'its' if n == 1 else 'their'} CTF with the astigmatism angle turned with "
+                "the image."]

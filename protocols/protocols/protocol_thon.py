@@ -14,9 +14,12 @@ from spectools.pipelines.thon import OPTIONS, ThonOptions, run_thon
 
 from ..constants import GAIN_FLIP_LABELS, GAIN_ROT_LABELS
 from ..convert import image_file
-from .protocol_base import SpectoolsProtocol, add_option_param
+from .protocol_base import SpectoolsProtocol, add_option_param, plural
 
-#: Options of the Movies and Spectrum tabs, in order.
+#: What a missing micrograph usually means.
+MISSING_MICROGRAPHS_HINT = (" (A particle import from RELION lists the micrographs its particles "
+                            "came from without their files: import the micrographs themselves.)")
+#: Options of the Movies group and the Spectrum tab, in order.
 MOVIE_OPTIONS = ("frames", "group", "hot_sigma")
 SPECTRUM_OPTIONS = ("method", "tile", "overlap", "target_apix", "box", "min_res_a", "max_res_a")
 
@@ -40,6 +43,8 @@ class SpectoolsProtThonRings(SpectoolsProtocol):
     _possibleOutputs = {"outputSpectra": SetOfImages}
     _inputName = "inputMicrographs"
     _vocabulary = OPTIONS
+    #: Thon rings; Welch's averaged periodograms; CTFFIND's whole-image spectrum.
+    _references = ["Thon1966", "Welch1967", "Rohou2015"]
 
     # --------------------------- DEFINE param functions ----------------------
     def _defineParams(self, form):
@@ -52,14 +57,16 @@ class SpectoolsProtThonRings(SpectoolsProtocol):
                       allowsNull=True, label="CTFs (optional)",
                       help="Draw each micrograph's CTF^2 model and zeros on its PNG (matched "
                            "by micrograph name, else by id).")
-        form.addSection(label="Movies")
-        form.addParam("useGain", params.BooleanParam, default=True,
-                      label="Apply gain and dark?",
-                      help="Use the gain (and dark) reference the set of movies carries.")
-        add_option_param(form, OPTIONS["gain_rot"], choices=GAIN_ROT_LABELS)
-        add_option_param(form, OPTIONS["gain_flip"], choices=GAIN_FLIP_LABELS)
+        # Shown only for movies (a form tab cannot be hidden, a group can).
+        movies = form.addGroup("Movies", condition="inputMicrographs is not None and "
+                                                   "_inputIsMovies")
+        movies.addParam("useGain", params.BooleanParam, default=True,
+                        label="Apply gain and dark?",
+                        help="Use the gain (and dark) reference the set of movies carries.")
+        add_option_param(movies, OPTIONS["gain_rot"], choices=GAIN_ROT_LABELS)
+        add_option_param(movies, OPTIONS["gain_flip"], choices=GAIN_FLIP_LABELS)
         for name in MOVIE_OPTIONS:
-            add_option_param(form, OPTIONS[name])
+            add_option_param(movies, OPTIONS[name])
         form.addSection(label="Spectrum")
         for name in SPECTRUM_OPTIONS:
             add_option_param(form, OPTIONS[name],
@@ -129,6 +136,10 @@ class SpectoolsProtThonRings(SpectoolsProtocol):
     def _is_movies(self):
         return type(self.inputMicrographs.get()).__name__ == "SetOfMovies"
 
+    def _inputIsMovies(self):
+        """Form condition: the input is a SetOfMovies."""
+        return self._is_movies()
+
     # --------------------------- STEPS functions -----------------------------
     def spectrumStep(self, mic_id, path, outdir, parameters, ctf):
         """One micrograph or movie through the spectools Thon-ring job."""
@@ -178,30 +189,41 @@ class SpectoolsProtThonRings(SpectoolsProtocol):
             for what, value in (("gain", mics.getGain()), ("dark", mics.getDark())):
                 if value and not os.path.exists(image_file(value)):
                     errors.append(f"The movies' {what} reference {value} does not exist.")
+        missing = self.missing_files_error(mics, "movie" if self._is_movies() else "micrograph")
+        if missing:
+            errors.append(missing + MISSING_MICROGRAPHS_HINT)
         return errors
 
     def _summary(self):
         if not hasattr(self, "outputSpectra"):
             mics = self.inputMicrographs.get()
-            return [f"Input: {mics.getSize() if mics else 0} "
-                    f"{'movies' if self._is_movies() else 'micrographs'}."]
+            if mics is None:
+                return ["No input selected."]
+            return [f"Input: {self.input_link()}, {plural(mics.getSize(), self._item_word())}."]
         jobs = self._jobs()
-        lines = [f"{len(jobs)} Thon-ring spectra ({OPTIONS['method'].choices[self.method.get()]}"
-                 f" method), sampling {self.outputSpectra.getSamplingRate():g} A/px; PNGs in "
+        lines = [f"{plural(len(jobs), 'Thon-ring spectrum', 'Thon-ring spectra')} "
+                 f"({OPTIONS['method'].choices[self.method.get()]} method) of "
+                 f"{plural(len(jobs), self._item_word())}, sampling "
+                 f"{self.outputSpectra.getSamplingRate():g} Å/px; PNGs in "
                  f"{self._getExtraPath()}."]
         if self._is_movies() and self.useGain.get() and self.inputMicrographs.get().getGain():
-            lines.append(f"Gain reference applied (rot {self.gainRot.get()}, "
-                         f"flip {self.gainFlip.get()}).")
+            lines.append(f"Gain reference applied (rotation {GAIN_ROT_LABELS[self.gainRot.get()]}"
+                         f", flip {GAIN_FLIP_LABELS[self.gainFlip.get()]}).")
         return lines
 
     def _methods(self):
         if not hasattr(self, "outputSpectra"):
             return []
-        how = ("Welch averaging over tapered tiles" if self.method.get() == 0
-               else "the whole-image spectrum")
-        what = ("movies (per-frame spectra summed)" if self._is_movies() else "micrographs")
-        return [f"Power spectra of {self.outputSpectra.getSize()} {what} were computed with "
-                f"spectools {__version__} [spectools] ({how})."]
+        how = ("Welch averaging over tapered tiles [Welch1967]" if self.method.get() == 0
+               else "the whole-image spectrum, as CTFFIND computes it [Rohou2015]")
+        what = plural(self.outputSpectra.getSize(), self._item_word())
+        if self._is_movies():
+            what += " (per-frame spectra summed)"
+        return [f"Power spectra of {what} were computed with [spectools] {__version__} "
+                f"({how}) to show their Thon rings [Thon1966]."]
+
+    def _item_word(self):
+        return "movie" if self._is_movies() else "micrograph"
 
 
 

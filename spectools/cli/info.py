@@ -1,8 +1,8 @@
 """``spectools info FILE...``: what a metadata file holds and whether its stacks exist."""
 import json
 
-from ..pipelines.describe import format_summary, summarize
-from ..pipelines.inputs import READ_OPTIONS, read_input
+from ..pipelines.describe import describe_input, format_summary
+from ..pipelines.inputs import READ_OPTIONS
 from .common import add_reading_options, read_options
 
 HELP = "describe particle metadata files (counts, classes, pixel sizes, fields, stacks)"
@@ -22,6 +22,6 @@ def add_parser(subparsers):
 def run(args):
     reading = read_options(args)
     for path in args.inputs:
-        summary = summarize(read_input(path, reading))
+        summary = describe_input(path, reading)
         print(json.dumps(summary) if args.json else format_summary(summary))
     return 0

@@ -5,10 +5,11 @@ Mapping (``conventions/cryosparc.md``):
 * ``blob/path`` (``>`` = project-relative), ``blob/idx`` (0-based),
   ``blob/shape`` ``[ny, nx]``, ``blob/psize_A``;
 * ``alignments2D/pose`` (radians) and ``alignments2D/shift`` (``(x, y)`` in
-  pixels of ``alignments2D/psize_A``, converted to pixels of the blob).  No
-  public source settles the sign of the 2D pose: ``cs2d_convention="pyem"``
-  (default; pyem, Scipion's cryoSPARC plugin, and the one published tool that
-  uses 2D poses on real images) reads ``psi = +pose``, ``origin = +shift``;
+  pixels of ``alignments2D/psize_A``, converted to pixels of the blob).
+  ``cs2d_convention="pyem"`` (default) reads ``psi = +pose``, ``origin =
+  +shift``, as pyem and Scipion's cryoSPARC plugin do and as the cryoSPARC
+  team's own example notebook (``shift-2d-classes.ipynb``) implies: it moves
+  class averages by ``d`` by adding ``R(-pose) d`` to the shift;
   ``"helicon"`` reads ``psi = -pose``, ``origin = -shift``;
 * ``alignments3D/pose`` (axis-angle vector): RELION's matrix is the transpose
   of the Rodrigues rotation, i.e. ``(rot, tilt, psi)`` are its intrinsic ZYZ
@@ -24,6 +25,7 @@ split into ``name[0]``, ``name[1]``, ...) and written back unchanged.
 import hashlib
 import re
 import warnings
+from typing import NamedTuple
 
 import numpy as np
 import pandas as pd
@@ -34,6 +36,20 @@ from ..particles import ParticleTable, check_finite
 from .paths import clean_raw_path, relative_to_output, resolve_stack_paths
 
 CS2D_CONVENTIONS = ("pyem", "helicon")
+#: What a table read with each 2D convention records (``spectools info``'s "assumed").
+CS2D_ASSUMPTIONS = {
+    "pyem": ("cryoSPARC 2D poses read with the 'pyem' convention (psi = +pose, origin = +shift; "
+             "pyem's reading, which the cryoSPARC team's shift-2d-classes example confirms; "
+             "the 'helicon' convention reads the opposite, and the class-average check tests "
+             "the reading on the data)"),
+    "helicon": ("cryoSPARC 2D poses read with the 'helicon' convention (psi = -pose, origin = "
+                "-shift; helicon's reading, which the cryoSPARC team's shift-2d-classes example "
+                "contradicts; the class-average check tests the reading on the data)"),
+}
+#: The fields that name a particle's image.
+IMAGE_FIELDS = ("blob/path", "blob/idx")
+#: Field groups holding poses: 2D classes, refinements, per-class 3D alignments.
+ALIGNMENT_PREFIXES = ("alignments2D", "alignments3D", "alignments_class_")
 ALIGNMENTS = ("auto", "2d", "3d")
 
 #: cs field -> (canonical column, scale) for plain float copies.
@@ -83,11 +99,13 @@ def read(path, *, passthrough=None, cs2d_convention="pyem", alignment="auto",
     if alignment not in ALIGNMENTS:
         raise SpectoolsError(f"unknown alignment {alignment!r}; choose one of "
                              f"{', '.join(ALIGNMENTS)}")
-    cs = load_cs(path)
-    if passthrough is not None:
-        cs = _join_passthrough(cs, load_cs(passthrough), path, passthrough)
+    cs = read_dataset(path, passthrough)
     names = set(cs.dtype.names)
-    for need in ("blob/path", "blob/idx"):
+    if not has_images(names) and any(n.startswith(ALIGNMENT_PREFIXES) for n in names):
+        raise SpectoolsError("has no blob/ fields: the particle images are in the job's "
+                             "passthrough file (e.g. J12_passthrough_particles.cs)", path,
+                             hint=Hint("passthrough", purpose="read them with it"))
+    for need in IMAGE_FIELDS:
         if need not in names:
             raise SpectoolsError(f"has no {need} field: not a particle dataset "
                                  f"(fields: {', '.join(sorted(names)[:8])}...)", path)
@@ -98,10 +116,7 @@ def read(path, *, passthrough=None, cs2d_convention="pyem", alignment="auto",
     if which == "2d":
         sign = 1.0 if cs2d_convention == "pyem" else -1.0
         consumed |= _read_alignment(cs, data, "alignments2D", data["pixel_size_a"], sign, path)
-        assumptions.append(f"cryoSPARC 2D poses read with the {cs2d_convention!r} convention "
-                           + ("(psi = +pose, origin = +shift; pyem's reading)"
-                              if cs2d_convention == "pyem" else
-                              "(psi = -pose, origin = -shift; helicon's reading)"))
+        assumptions.append(CS2D_ASSUMPTIONS[cs2d_convention])
     elif which == "3d":
         consumed |= _read_alignment(cs, data, "alignments3D", data["pixel_size_a"], 1.0, path)
     data.update(_ctf_and_location_columns(cs, names))
@@ -114,6 +129,63 @@ def read(path, *, passthrough=None, cs2d_convention="pyem", alignment="auto",
                                          "alignment used")
     check_finite(result, ("psi_deg", "origin_x_px", "origin_y_px", "rot_deg", "tilt_deg"))
     return result
+
+
+def read_dataset(path, passthrough=None):
+    """The dataset of ``path`` as a structured array, joined with its passthrough by uid."""
+    cs = load_cs(path)
+    if passthrough is not None:
+        cs = _join_passthrough(cs, load_cs(passthrough), path, passthrough)
+    return cs
+
+
+def has_images(field_names):
+    """True when a dataset's fields name particle images (``blob/path`` and ``blob/idx``)."""
+    return set(IMAGE_FIELDS) <= set(field_names)
+
+
+def describe_dataset(cs, path):
+    """What a dataset without particle images holds (alignment-only job outputs).
+
+    cryoSPARC jobs write the fields they compute (``alignments2D/*`` of a 2D
+    classification, ``alignments3D/*`` of a refinement) to
+    ``J*_particles.cs`` and leave ``blob/``, ``ctf/`` and ``location/`` in
+    ``J*_passthrough_particles.cs``.
+
+    Returns
+    -------
+    dict
+        ``particles``, ``field_groups`` (group -> number of fields),
+        ``alignment_groups`` (group -> ``{"kind", "classes"}``, classes 0-based
+        as cryoSPARC numbers them), ``pixel_sizes_a`` (of the alignments).
+    """
+    names = cs.dtype.names
+    groups = {}
+    for name in names:
+        groups[name.split("/")[0]] = groups.get(name.split("/")[0], 0) + 1
+    alignments = {}
+    for group in groups:
+        if group.startswith(ALIGNMENT_PREFIXES) and f"{group}/pose" in names:
+            classes = {}
+            if f"{group}/class" in names and cs[f"{group}/class"].ndim == 1 and len(cs):
+                numbers, counts = np.unique(cs[f"{group}/class"], return_counts=True)
+                classes = {str(int(k)): int(v) for k, v in zip(numbers, counts)}
+            alignments[group] = {"kind": _alignment_kind(group), "classes": classes}
+    psizes = sorted({round(float(v), 6) for n in names if n.endswith("/psize_A")
+                     and n.startswith(ALIGNMENT_PREFIXES) for v in np.unique(cs[n])
+                     if np.isfinite(v) and v > 0})
+    return {"file": str(path), "particles": len(cs), "fields": len(names),
+            "field_groups": groups, "alignment_groups": alignments, "pixel_sizes_a": psizes}
+
+
+def _alignment_kind(group):
+    if group == "alignments2D":
+        return "2D classes"
+    if group == "alignments3D":
+        return "3D"
+    if group == "alignments3D_multi":
+        return "3D, one pose per class"
+    return f"3D, class {group.rsplit('_', 1)[-1]}"
 
 
 def _blob_columns(cs, path, search_dirs, pixel_size_a, assumptions):
@@ -207,7 +279,8 @@ def _shift_in_blob_px(cs, group, blob_psize, path):
     field = f"{group}/shift"
     if field not in cs.dtype.names:
         return np.zeros((len(cs), 2))
-    shift = cs[field].astype(float).reshape(len(cs), -1)[:, :2]
+    shift = cs[field].astype(float)
+    shift = shift.reshape(len(cs), int(np.prod(shift.shape[1:])))[:, :2]
     psize_field = f"{group}/psize_A"
     if psize_field in cs.dtype.names:
         align_psize = cs[psize_field].astype(float)
@@ -228,7 +301,9 @@ def _read_filament(cs, names, data):
         first = first.assign(tube=first.groupby("mic", sort=False).cumcount() + 1)
         data["helical_tube_id"] = frame.merge(first, on=["mic", "uid"], how="left")[
             "tube"].to_numpy(np.int64)
-        length_field = next((f for f in ("filament/arc_length_A", "filament/position_A")
+        # position_A is the segment's distance along its filament; arc_length_A,
+        # beside straight_length_A and sinuosity, looks like the filament's length.
+        length_field = next((f for f in ("filament/position_A", "filament/arc_length_A")
                              if f in names), None)
         if length_field:
             length = pd.Series(cs[length_field].astype(float))
@@ -299,78 +374,197 @@ def _wrap(angle_deg):
 # --------------------------------------------------------------------------
 # Writing
 
+class Field(NamedTuple):
+    """One field of a result group as cryoSPARC writes it.
+
+    ``dtype`` and ``shape`` are those of real files; ``unknown`` is what
+    spectools writes where it has no information (``conventions/cryosparc.md``,
+    "What spectools writes").  String fields (``"S"``) take the width of
+    their longest value.
+    """
+
+    name: str
+    dtype: str
+    shape: tuple = ()
+    unknown: object = 0
+
+
+_F4, _U4, _U8 = "<f4", "<u4", "<u8"
+NAN = float("nan")
+
+#: ``blob/``: as in every real particle file (imports, extractions, 2D classes).
+BLOB_GROUP = (Field("blob/path", "S"), Field("blob/idx", _U4), Field("blob/shape", _U4, (2,)),
+              Field("blob/psize_A", _F4, unknown=NAN), Field("blob/sign", _F4, unknown=-1.0),
+              Field("blob/import_sig", _U8))
+#: ``ctf/``: as cryoSPARC writes imported CTFs; no aberrations beyond defocus and Cs.
+CTF_GROUP = (Field("ctf/type", "S9", unknown=b"imported"), Field("ctf/exp_group_id", _U4),
+             Field("ctf/accel_kv", _F4, unknown=NAN), Field("ctf/cs_mm", _F4, unknown=NAN),
+             Field("ctf/amp_contrast", _F4, unknown=NAN), Field("ctf/df1_A", _F4),
+             Field("ctf/df2_A", _F4), Field("ctf/df_angle_rad", _F4),
+             Field("ctf/phase_shift_rad", _F4), Field("ctf/scale", _F4, unknown=1.0),
+             Field("ctf/scale_const", _F4), Field("ctf/shift_A", _F4, (2,)),
+             Field("ctf/tilt_A", _F4, (2,)), Field("ctf/trefoil_A", _F4, (2,)),
+             Field("ctf/tetra_A", _F4, (4,)), Field("ctf/anisomag", _F4, (4,)),
+             Field("ctf/bfactor", _F4))
+
+
+def alignment_group(group):
+    """The 18 fields of ``alignments2D`` or ``alignments3D`` (one hard class assignment)."""
+    pose_shape = (3,) if group == "alignments3D" else ()
+    return tuple(Field(f"{group}/{name}", dtype, shape, unknown) for name, dtype, shape, unknown in (
+        ("split", _U4, (), 0), ("shift", _F4, (2,), 0.0), ("pose", _F4, pose_shape, 0.0),
+        ("psize_A", _F4, (), NAN), ("error", _F4, (), 0.0), ("error_min", _F4, (), 0.0),
+        ("resid_pow", _F4, (), 0.0), ("slice_pow", _F4, (), 0.0), ("image_pow", _F4, (), 0.0),
+        ("cross_cor", _F4, (), 0.0), ("alpha", _F4, (), 1.0), ("alpha_min", _F4, (), 1.0),
+        ("weight", _F4, (), 0.0), ("pose_ess", _F4, (), 0.0), ("shift_ess", _F4, (), 0.0),
+        ("class_posterior", _F4, (), 1.0), ("class", _U4, (), 0), ("class_ess", _F4, (), 1.0)))
+
+
+#: ``filament/``: the fields spectools has values for (the other fields of a
+#: filament tracer's output are carried when they come from a .cs input).
+FILAMENT_GROUP = (Field("filament/filament_uid", _U8), Field("filament/filament_pose", _F4, unknown=NAN),
+                  Field("filament/position_A", _F4, unknown=NAN))
+#: ``location/``: only the micrograph name is known to spectools.
+LOCATION_GROUP = (Field("location/micrograph_path", "S"),)
+
 
 def write(table, path, *, cs2d_convention="pyem"):
-    """Write a cryoSPARC ``.cs`` dataset atomically.
+    """Write a cryoSPARC ``.cs`` dataset atomically, with the fields cryoSPARC writes.
 
-    Tables with ``rot_deg``/``tilt_deg`` are written as ``alignments3D``,
-    others with psi and origins as ``alignments2D`` (in the chosen 2D
-    convention).  ``blob/path`` is written relative to the output file;
-    passthrough fields that are not regenerated are copied unchanged.
+    ``blob/`` always; ``ctf/`` when the table has defocus values;
+    ``alignments3D`` for tables with ``rot_deg``/``tilt_deg``, else
+    ``alignments2D`` (in the chosen 2D convention) for tables with psi and
+    origins; ``filament/`` for helical tubes or psi priors; each group with
+    every field a real cryoSPARC file has (:data:`BLOB_GROUP`, ...).  A field
+    is filled from the table's columns, else from a passthrough field of a
+    ``.cs`` input (carried unchanged), else with the value meaning "no
+    information".  ``blob/path`` is written relative to the output file.
     """
     if cs2d_convention not in CS2D_CONVENTIONS:
         raise SpectoolsError(f"unknown cryoSPARC 2D convention {cs2d_convention!r}")
     d = table.data
-    n = len(d)
     if "mirror" in d and d["mirror"].to_numpy(bool).any():
         raise SpectoolsError(f"{int(d['mirror'].sum())} particles are mirrored and cryoSPARC "
                              "has no mirror flag; write an aligned stack instead", path)
-    fields = {}
+    carried = _passthrough_fields(table)
+    mapped = _blob_values(table, path)
+    groups = [BLOB_GROUP]
+    if table.has("defocus_u_a", "defocus_v_a", "defocus_angle_deg"):
+        mapped.update(_ctf_values(d))
+        groups.append(CTF_GROUP)
+    if table.has_alignment_2d:
+        group, values = _alignment_values(table, cs2d_convention)
+        mapped.update(values)
+        groups.append(alignment_group(group))
+    if table.has("helical_tube_id") or table.has("psi_prior_deg"):
+        mapped.update(_filament_values(d))
+        groups.append(FILAMENT_GROUP)
+    if "micrograph_name" in d:
+        mapped["location/micrograph_path"] = _bytes(d["micrograph_name"])
+        groups.append(LOCATION_GROUP)
+    fields = {"uid": mapped.pop("uid")}
+    for group in groups:
+        fields.update(_group_values(group, mapped, carried, len(d)))
+    for name, values in carried.items():
+        fields.setdefault(name, values)
+    dtype = [(name, values.dtype, values.shape[1:]) for name, values in fields.items()]
+    out = np.empty(len(d), dtype=dtype)
+    for name, values in fields.items():
+        out[name] = values
+    save_cs(path, out)
+
+
+def _group_values(group, mapped, carried, n):
+    """Every field of a group: the table's value, else the carried one, else "unknown"."""
+    out = {}
+    for field in group:
+        if field.name in mapped:
+            values = mapped[field.name]
+        elif field.name in carried:
+            values = carried[field.name]
+        else:
+            values = np.full((n,) + field.shape, field.unknown,
+                             dtype="S1" if field.dtype == "S" else field.dtype)
+        values = np.asarray(values)
+        out[field.name] = values if field.dtype.startswith("S") else values.astype(field.dtype)
+    prefix = group[0].name.split("/")[0] + "/"
+    out.update({name: values for name, values in carried.items()
+                if name.startswith(prefix) and name not in out})
+    return out
+
+
+def _blob_values(table, path):
+    d = table.data
+    n = len(d)
     rel = {p: relative_to_output(p, path) for p in pd.unique(d["image_path"])}
     paths = [rel[p] for p in d["image_path"]]
-    fields["uid"] = (d["uid"].to_numpy(np.uint64) if "uid" in d
-                     else _stable_uids(paths, d["image_index"].to_numpy()))
-    fields["blob/path"] = np.array([p.encode() for p in paths], dtype=np.bytes_)
-    fields["blob/idx"] = d["image_index"].to_numpy(np.uint32)
-    if "box_px" in d and (d["box_px"] > 0).all():
-        fields["blob/shape"] = np.repeat(d["box_px"].to_numpy(np.uint32)[:, None], 2, axis=1)
+    values = {"uid": (d["uid"].to_numpy(np.uint64) if "uid" in d
+                      else _stable_uids(paths, d["image_index"].to_numpy())),
+              "blob/path": np.array([p.encode() for p in paths], dtype=np.bytes_),
+              "blob/idx": d["image_index"].to_numpy(np.uint32)}
+    if "box_px" in d:
+        box = np.where(d["box_px"].to_numpy() > 0, d["box_px"].to_numpy(), 0)
+        values["blob/shape"] = np.repeat(box.astype(np.uint32)[:, None], 2, axis=1)
     if "pixel_size_a" in d:
-        fields["blob/psize_A"] = d["pixel_size_a"].to_numpy(np.float32)
-    if table.has_alignment_2d:
-        is3d = table.has("rot_deg", "tilt_deg")
-        group = "alignments3D" if is3d else "alignments2D"
-        ox, oy = d["origin_x_px"].to_numpy(float), d["origin_y_px"].to_numpy(float)
-        if is3d:
-            fields[f"{group}/pose"] = relion_euler_to_rotvec(
-                d["rot_deg"], d["tilt_deg"], d["psi_deg"]).astype(np.float32)
-            sign = 1.0
-        else:
-            sign = 1.0 if cs2d_convention == "pyem" else -1.0
-            fields[f"{group}/pose"] = (sign * np.deg2rad(d["psi_deg"].to_numpy(float))
-                                       ).astype(np.float32)
-        fields[f"{group}/shift"] = (sign * np.stack([ox, oy], 1)).astype(np.float32)
-        if "pixel_size_a" in d:
-            fields[f"{group}/psize_A"] = d["pixel_size_a"].to_numpy(np.float32)
-        if "class_number" in d:
-            fields[f"{group}/class"] = (d["class_number"].to_numpy() - 1).astype(np.uint32)
-        if "class_posterior" in d:
-            fields[f"{group}/class_posterior"] = d["class_posterior"].to_numpy(np.float32)
-    for field, (col, scale) in CTF_FIELDS.items():
-        if col in d:
-            fields[field] = (d[col].to_numpy(float) / scale).astype(np.float32)
+        values["blob/psize_A"] = d["pixel_size_a"].to_numpy(np.float32)
+    if n == 0:
+        values["blob/path"] = np.zeros(0, "S1")
+    return values
+
+
+def _ctf_values(d):
+    values = {field: (d[col].to_numpy(float) / scale).astype(np.float32)
+              for field, (col, scale) in CTF_FIELDS.items() if col in d}
     if "optics_group" in d:
-        fields["ctf/exp_group_id"] = (d["optics_group"].to_numpy() - 1).astype(np.uint32)
-    if "micrograph_name" in d:
-        fields["location/micrograph_path"] = np.array(
-            [str(m).encode() for m in d["micrograph_name"]], dtype=np.bytes_)
+        values["ctf/exp_group_id"] = (d["optics_group"].to_numpy() - 1).astype(np.uint32)
+    return values
+
+
+def _alignment_values(table, cs2d_convention):
+    """(group, field values) of the table's alignment: 3D with rot/tilt, else 2D."""
+    d = table.data
+    is3d = table.has("rot_deg", "tilt_deg")
+    group = "alignments3D" if is3d else "alignments2D"
+    sign = 1.0 if is3d or cs2d_convention == "pyem" else -1.0
+    if is3d:
+        pose = relion_euler_to_rotvec(d["rot_deg"], d["tilt_deg"], d["psi_deg"])
+    else:
+        pose = sign * np.deg2rad(d["psi_deg"].to_numpy(float))
+    origins = np.stack([d["origin_x_px"].to_numpy(float), d["origin_y_px"].to_numpy(float)], 1)
+    values = {f"{group}/pose": pose.astype(np.float32),
+              f"{group}/shift": (sign * origins).astype(np.float32)}
+    if "pixel_size_a" in d:
+        values[f"{group}/psize_A"] = d["pixel_size_a"].to_numpy(np.float32)
+    if "class_number" in d:
+        values[f"{group}/class"] = (d["class_number"].to_numpy() - 1).astype(np.uint32)
+    if "class_posterior" in d:
+        values[f"{group}/class_posterior"] = d["class_posterior"].to_numpy(np.float32)
+    subset = d["rlnRandomSubset"].to_numpy() if "rlnRandomSubset" in d else None
+    if subset is not None and np.isin(subset, (1, 2)).all():
+        values[f"{group}/split"] = (subset - 1).astype(np.uint32)  # RELION's half sets
+    return group, values
+
+
+def _filament_values(d):
+    """Filament fields from the table; a .cs input's own uids and positions are kept."""
+    values = {}
     if "psi_prior_deg" in d:
-        fields["filament/filament_pose"] = np.deg2rad(
+        values["filament/filament_pose"] = np.deg2rad(
             90.0 - d["psi_prior_deg"].to_numpy(float)).astype(np.float32)
     if "helical_tube_id" in d and "filament/filament_uid" not in d:
         mic = d["micrograph_name"].astype(str) if "micrograph_name" in d else ""
         keys = (mic + "#" + d["helical_tube_id"].astype(str)).tolist()
-        fields["filament/filament_uid"] = _stable_uids(keys, np.zeros(n, np.int64))
-    if "helical_track_length_a" in d and "filament/arc_length_A" not in d \
-            and "filament/position_A" not in d:
-        fields["filament/arc_length_A"] = d["helical_track_length_a"].to_numpy(np.float32)
+        values["filament/filament_uid"] = _stable_uids(keys, np.zeros(len(d), np.int64))
+    if "helical_track_length_a" in d and "filament/position_A" not in d:
+        values["filament/position_A"] = d["helical_track_length_a"].to_numpy(np.float32)
+    return values
 
-    for name, values in _passthrough_fields(table).items():
-        fields.setdefault(name, values)
-    dtype = [(name, values.dtype, values.shape[1:]) for name, values in fields.items()]
-    out = np.empty(n, dtype=dtype)
-    for name, values in fields.items():
-        out[name] = values
-    save_cs(path, out)
+
+def _bytes(values):
+    """Fixed-width bytes of strings (bytes stay as they are)."""
+    out = np.array([v if isinstance(v, bytes) else str(v).encode() for v in values],
+                   dtype=np.bytes_)
+    return out if len(out) else np.zeros(0, "S1")
 
 
 def _passthrough_fields(table):
@@ -379,20 +573,17 @@ def _passthrough_fields(table):
     for col in table.passthrough_columns:
         m = _SUBFIELD.match(col)
         name, k = (m.group(1), int(m.group(2))) if m else (col, None)
-        if "/" not in name and name != "uid":
-            continue  # another format's passthrough column
+        if "/" not in name:
+            continue  # uid is written by the blob group; other formats' columns have no '/'
         groups.setdefault(name, []).append((k, col))
     out = {}
     for name, parts in groups.items():
-        if name == "uid":
-            continue
         if parts[0][0] is None:
             values = table.data[parts[0][1]].to_numpy()
         else:
             values = np.stack([table.data[c].to_numpy() for _, c in sorted(parts)], 1)
         if values.dtype == object:
-            values = np.array([v if isinstance(v, bytes) else str(v).encode()
-                               for v in values], dtype=np.bytes_)
+            values = _bytes(values)
         out[name] = values
     return out
 

@@ -50,6 +50,23 @@ def load_cs(path):
     return array
 
 
+def cs_field_names(path):
+    """The field names of a plain ``.cs`` file, from its header alone.
+
+    Returns None when the header cannot be read this way (compressed or
+    damaged files; :func:`load_cs` then says what is wrong).
+    """
+    readers = {(1, 0): np.lib.format.read_array_header_1_0,
+               (2, 0): np.lib.format.read_array_header_2_0}
+    try:
+        with open(path, "rb") as fh:
+            reader = readers[np.lib.format.read_magic(fh)]
+            _, _, dtype = reader(fh, max_header_size=MAX_HEADER_SIZE)
+    except Exception:  # not a plain numpy file, or a damaged one
+        return None
+    return dtype.names
+
+
 def save_cs(path, array):
     """Write a structured array as a ``.cs`` file, atomically.
 

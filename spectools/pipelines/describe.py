@@ -1,12 +1,48 @@
 """What a metadata file holds and whether its stacks exist (``spectools info``).
 
-Reads only the metadata and the stack headers.  :func:`summarize` gives a
-JSON-ready dict, :func:`format_summary` the text users read.
+Reads only the metadata and the stack headers.  :func:`describe_input` gives a
+JSON-ready dict of a file (:func:`summarize` of a particle table, or what a
+cryoSPARC dataset without particle images holds), :func:`format_summary` the
+text users read.
 """
 import numpy as np
 
+from ..formats import cryosparc, detect_format
 from ..formats.stack_files import check_references
+from ..io.csfile import cs_field_names
 from ..particles import COLUMNS, class_populations
+from .inputs import ReadOptions, read_input
+
+#: What ``info`` says of a cryoSPARC dataset whose images are elsewhere.
+IMAGES_ELSEWHERE = ("in the passthrough file: this file has no blob/ fields (read it together "
+                    "with the job's *_passthrough_particles.cs)")
+
+
+def describe_input(path, options: ReadOptions = ReadOptions()):
+    """A JSON-ready description of a metadata file (see :func:`summarize`).
+
+    A cryoSPARC dataset without ``blob/`` fields (an alignment-only job output
+    whose images live in the passthrough file) is described by its fields
+    instead of being refused.
+    """
+    if detect_format(path) == "cryosparc":
+        names = set(cs_field_names(path) or ())
+        if options.passthrough:
+            names |= set(cs_field_names(options.passthrough) or ())
+        if names and not cryosparc.has_images(names):
+            return _summarize_dataset(cryosparc.read_dataset(path, options.passthrough), path)
+    return summarize(read_input(path, options))
+
+
+def _summarize_dataset(cs, path):
+    out = cryosparc.describe_dataset(cs, path)
+    groups = out["alignment_groups"]
+    main = next((groups[g] for g in ("alignments2D", "alignments3D") if g in groups), None)
+    out.update({"format": "cryosparc", "images": IMAGES_ELSEWHERE,
+                "detail": f"cryoSPARC dataset, {out['fields']} fields, no particle images",
+                "class_numbering": "from 0 (cryoSPARC style)",
+                "classes": main["classes"] if main else {}, "assumptions": []})
+    return out
 
 
 def summarize(table):
@@ -57,7 +93,9 @@ def summarize(table):
 
 
 def format_summary(s):
-    """Human-readable text of :func:`summarize`'s output."""
+    """Human-readable text of :func:`summarize`'s (or :func:`describe_input`'s) output."""
+    if "images" in s:
+        return _format_dataset(s)
     lines = [f"{s['file']}", f"  format       {s['detail']}", f"  particles    {s['particles']}"]
     lines.append(f"  pixel size   {_list(s['pixel_sizes_a'], ' A') or 'unknown'}")
     boxes = s["box_sizes_px"] or s["stacks"]["box_sizes_px"]
@@ -70,13 +108,8 @@ def format_summary(s):
     if s["mirrored"]:
         align.append(f"{s['mirrored']} mirrored")
     lines.append(f"  alignment    {', '.join(align) or 'none'}")
-    if s["classes"]:
-        pops = ", ".join(f"{k}: {v}" for k, v in s["classes"].items())
-        lines.append(f"  classes      {len(s['classes'])}, numbered {s['class_numbering']}; "
-                     f"particles per class: {pops}")
-    else:
-        lines.append("  classes      none")
-    if "class_posterior" in s:
+    lines.append(_classes_line(s))
+    if "class_posterior" in s and s["class_posterior"]["min"] is not None:
         p = s["class_posterior"]
         lines.append(f"  posterior    min {p['min']:.3g}, median {p['median']:.3g}")
     if "helical_tubes" in s:
@@ -88,10 +121,11 @@ def format_summary(s):
             parts.append(f"defocus {c['defocus_range_a'][0]:.0f}-{c['defocus_range_a'][1]:.0f} A")
         for col, unit in (("voltage_kv", " kV"), ("cs_mm", " mm Cs"),
                           ("amplitude_contrast", " amplitude contrast")):
-            if col in c:
+            if col in c and c[col]:
                 parts.append(_list(c[col], unit))
-        lines.append(f"  CTF          {', '.join(parts)}")
-    if "optics_groups" in s:
+        if parts:
+            lines.append(f"  CTF          {', '.join(parts)}")
+    if s.get("optics_groups"):
         lines.append(f"  optics       {s['optics_groups']} group(s)")
     lines.append(f"  fields       {', '.join(s['fields'])}")
     if s["passthrough_fields"]:
@@ -108,6 +142,28 @@ def format_summary(s):
     for note in s["assumptions"]:
         lines.append(f"  assumed      {note}")
     return "\n".join(lines)
+
+
+def _format_dataset(s):
+    """Text of a cryoSPARC dataset without images."""
+    lines = [f"{s['file']}", f"  format       {s['detail']}", f"  particles    {s['particles']}",
+             f"  images       {s['images']}"]
+    if s["pixel_sizes_a"]:
+        lines.append(f"  pixel size   {_list(s['pixel_sizes_a'], ' A')} (of the alignments)")
+    kinds = [f"{g} ({a['kind']})" for g, a in s["alignment_groups"].items()]
+    lines.append(f"  alignment    {', '.join(kinds) or 'none'}")
+    lines.append(_classes_line(s))
+    groups = ", ".join(f"{g} ({n})" for g, n in s["field_groups"].items())
+    lines.append(f"  fields       {s['fields']} in groups {groups}")
+    return "\n".join(lines)
+
+
+def _classes_line(s):
+    if not s["classes"]:
+        return "  classes      none"
+    pops = ", ".join(f"{k}: {v}" for k, v in s["classes"].items())
+    return (f"  classes      {len(s['classes'])}, numbered {s['class_numbering']}; "
+            f"particles per class: {pops}")
 
 
 def _unique(d, col, limit=8):

@@ -44,10 +44,11 @@ READ_OPTIONS = vocabulary(
     cs2d_convention=Option(label="cryoSPARC 2D pose convention", kind="choice",
                            choices=CS2D_CONVENTIONS, expert=True,
                            help="How to read cryoSPARC alignments2D: 'pyem' (default) takes "
-                                "psi = +pose and origin = +shift, as pyem and Scipion do; "
-                                "'helicon' takes psi = -pose and origin = -shift. No public "
-                                "source settles it; the class-average check tests it on your "
-                                "data (conventions/cryosparc.md)."),
+                                "psi = +pose and origin = +shift, as pyem and Scipion do and as "
+                                "the cryoSPARC team's own example of moving 2D classes implies; "
+                                "'helicon' takes psi = -pose and origin = -shift. The "
+                                "class-average check tests the reading on your data "
+                                "(conventions/cryosparc.md)."),
     cs_alignment=Option(label="cryoSPARC alignment", kind="choice", choices=ALIGNMENTS,
                         expert=True,
                         help="Which cryoSPARC alignment gives psi and origins: auto (2D when "

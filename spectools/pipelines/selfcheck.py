@@ -3,8 +3,9 @@
 A class average is the mean of its aligned particles.  Averaging a sample of
 a class's particles under the assumed convention, and under the plausible
 alternatives, and correlating each mean with the class average, shows which
-reading of the metadata is right.  This settles the unsettled sign of
-cryoSPARC's 2D poses (``conventions/cryosparc.md``) on each user's own data.
+reading of the metadata is right.  It tests the sign of cryoSPARC's 2D poses
+(``conventions/cryosparc.md``: pyem's reading, which the cryoSPARC team's own
+example supports) on each user's own data.
 """
 import numpy as np
 

@@ -581,6 +581,84 @@ def test_image_wrong_axis_order_or_sign_misses_relion():
     assert np.abs(centroid_xy(flipped) - want).max() > 1.0
 
 
+def shift_2d_classes_dataset(path, convention, wanted_shift_a=None):
+    """Raw images of one class and a .cs encoding their poses as ``convention`` reads them,
+    edited as the cryoSPARC team's notebook does when ``wanted_shift_a`` is given.
+
+    The images are Gaussians rendered analytically (no spectools resampling):
+    particle i holds the class features q at p = R(-psi_i) q - o_i, i.e.
+    ``q = R(psi)(p + o)``.  pyem's reading stores pose = psi, shift = o;
+    helicon's stores pose = -psi, shift = -o.
+    """
+    from spectools.simulate.segments import render_gaussians
+
+    v = ALIGNMENT["cryosparc_shift_2d_classes"]
+    rng = np.random.default_rng(3)
+    n, box = v["n_particles"], v["box"]
+    psi = rng.uniform(-180.0, 180.0, n)
+    origins = rng.uniform(-v["max_origin_px"], v["max_origin_px"], (n, 2))
+    features = np.array(v["features_xy_px"])
+    raw = np.stack([render_gaussians((rot(-t) @ features.T).T - o, v["sigma_px"], box,
+                                     v["amplitudes"]) for t, o in zip(psi, origins)])
+    stack = path.with_suffix(".mrcs")
+    with mrcfile.new(stack, overwrite=True) as m:
+        m.set_data(raw.astype(np.float32))
+    sign = 1.0 if convention == "pyem" else -1.0
+    cs = np.zeros(n, dtype=[("uid", "<u8"), ("blob/path", "S64"), ("blob/idx", "<u4"),
+                            ("blob/shape", "<u4", (2,)), ("blob/psize_A", "<f4"),
+                            ("alignments2D/pose", "<f4"), ("alignments2D/shift", "<f4", (2,)),
+                            ("alignments2D/psize_A", "<f4"), ("alignments2D/class", "<u4")])
+    cs["uid"] = np.arange(n) + 1
+    cs["blob/path"] = stack.name.encode()
+    cs["blob/idx"] = np.arange(n)
+    cs["blob/shape"] = box
+    cs["blob/psize_A"] = cs["alignments2D/psize_A"] = v["pixel_size_a"]
+    cs["alignments2D/pose"] = sign * np.deg2rad(psi)
+    cs["alignments2D/shift"] = sign * origins
+    if wanted_shift_a is not None:  # the notebook's cell, as written there
+        shift = np.array(wanted_shift_a) / cs["alignments2D/psize_A"][0]
+        poses = -1 * cs["alignments2D/pose"]
+        rotated_shift = np.hstack([
+            (shift[0] * np.cos(poses) - shift[1] * np.sin(poses)).reshape(-1, 1),
+            (shift[0] * np.sin(poses) + shift[1] * np.cos(poses)).reshape(-1, 1)])
+        cs["alignments2D/shift"] += rotated_shift
+    with open(path, "wb") as fh:
+        np.save(fh, cs)
+    return raw, features
+
+
+def spectools_class_average(path, convention):
+    from spectools.ops.resample import align_images
+
+    table = read_particles(path, cs2d_convention=convention)
+    a = table.alignment()
+    raw = np.asarray(mrcfile.read(table.data["image_path"][0]))
+    return align_images(raw, a.psi_deg, a.origin_x_px, a.origin_y_px).mean(axis=0)
+
+
+@pytest.mark.parametrize("k", [0, 1])
+def test_notebook_shift_moves_the_class_average_by_the_wanted_vector(k, tmp_path):
+    """The cryoSPARC notebook's edit moves the class by exactly d under spectools' reading."""
+    from spectools.simulate.segments import render_gaussians
+
+    v = ALIGNMENT["cryosparc_shift_2d_classes"]
+    wanted = v["wanted_shifts_a"][k]
+    expected = np.array(v["expected_class_shift_px"][k])
+    np.testing.assert_allclose(np.array(wanted) / v["pixel_size_a"], expected)
+    _, features = shift_2d_classes_dataset(tmp_path / "before.cs", "pyem")
+    before = spectools_class_average(tmp_path / "before.cs", "pyem")
+    shift_2d_classes_dataset(tmp_path / "after.cs", "pyem", wanted)
+    after = spectools_class_average(tmp_path / "after.cs", "pyem")
+    np.testing.assert_allclose(centroid_xy(after) - centroid_xy(before), expected,
+                               atol=v["tolerance_px"])
+    truth = render_gaussians(features + expected, v["sigma_px"], v["box"], v["amplitudes"])
+    assert np.corrcoef(after.ravel(), truth.ravel())[0, 1] > 0.999
+    # helicon's reading of the same edit: a different move per particle, a blurred class
+    shift_2d_classes_dataset(tmp_path / "helicon.cs", "helicon", wanted)
+    blurred = spectools_class_average(tmp_path / "helicon.cs", "helicon")
+    assert np.corrcoef(blurred.ravel(), truth.ravel())[0, 1] < 0.5
+
+
 # --------------------------------------------------------------------------
 # Real fixture files
 

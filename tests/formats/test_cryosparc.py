@@ -1,11 +1,15 @@
 """cryoSPARC .cs reading and writing: real files, poses, passthrough, bad input."""
+import json
+
 import numpy as np
+import pandas as pd
 import pytest
 import starfile
 
-from helpers.fixtures import real_fixture
+from helpers.fixtures import VECTORS, real_fixture
 from spectools.errors import SpectoolsError
 from spectools.formats import read_particles, write_particles
+from spectools.particles import ParticleTable
 from spectools.formats.cryosparc import relion_euler_to_rotvec, rotvec_to_relion_euler
 
 
@@ -200,3 +204,236 @@ def test_bad_cs_files(tmp_path):
     nan["alignments2D/pose"][1] = np.nan
     with pytest.raises(SpectoolsError, match="nan.cs: 1 of 2 particles have a non-finite psi_deg"):
         read_particles(save(tmp_path / "nan.cs", nan))
+
+
+# --------------------------------------------------------------------------
+# What spectools writes: cryoSPARC's own field sets, readable by cryosparc-tools and pyem
+
+CS_FIELDS = json.loads((VECTORS / "cryosparc_fields.json").read_text())
+
+
+def field_list(array, prefix=None):
+    """[name, dtype ('S' for any bytes), shape] of each field, in file order."""
+    out = []
+    for name in array.dtype.names:
+        if prefix is None or name.startswith(prefix + "/"):
+            dt = array.dtype.fields[name][0]
+            base, shape = dt.subdtype if dt.subdtype else (dt, ())
+            out.append([name, "S" if base.kind == "S" else base.str, list(shape)])
+    return out
+
+
+@pytest.mark.parametrize("group, fixture", [("blob", "cryosparc_J2_particles_exported.cs"),
+                                            ("blob", "empiar_10076_7.cs"),
+                                            ("ctf", "cryosparc_J2_particles_exported.cs"),
+                                            ("ctf", "empiar_10076_7.cs"),
+                                            ("alignments2D", "cryosparc_J2_particles_exported.cs")])
+def test_field_vectors_are_those_of_the_real_files(group, fixture):
+    real = np.load(real_fixture("cryodrgn", fixture))
+    assert field_list(real, group) == CS_FIELDS["groups"][group]["fields"]
+
+
+def test_alignment_groups_have_the_same_fields_in_2d_and_3d():
+    """The 4k dataset's alignments3D block is the 2D one with a 3-vector pose."""
+    two = CS_FIELDS["groups"]["alignments2D"]["fields"]
+    three = CS_FIELDS["groups"]["alignments3D"]["fields"]
+    assert [[n.replace("alignments2D", "alignments3D"), d, s] for n, d, s in two] == [
+        f if f[0] != "alignments3D/pose" else [f[0], f[1], []] for f in three]
+    assert ["alignments3D/pose", "<f4", [3]] in three
+
+
+def table_2d(n=6, **extra):
+    """A particle table as RELION or SPIDER inputs give it: 2D poses, classes, CTF."""
+    rng = np.random.default_rng(4)
+    data = {"image_path": ["/data/stack.mrcs"] * n, "image_index": np.arange(n),
+            "pixel_size_a": np.full(n, 1.5), "box_px": np.full(n, 128),
+            "psi_deg": rng.uniform(-180, 180, n), "origin_x_px": rng.uniform(-5, 5, n),
+            "origin_y_px": rng.uniform(-5, 5, n), "mirror": np.zeros(n, bool),
+            "class_number": rng.integers(1, 4, n), "defocus_u_a": np.full(n, 15000.0),
+            "defocus_v_a": np.full(n, 14000.0), "defocus_angle_deg": np.full(n, 30.0),
+            "voltage_kv": np.full(n, 300.0), "cs_mm": np.full(n, 2.7),
+            "amplitude_contrast": np.full(n, 0.1), "optics_group": np.ones(n, int), **extra}
+    return ParticleTable(pd.DataFrame(data), source="test.star", source_format="relion")
+
+
+def test_written_groups_have_cryosparcs_fields_dtypes_and_shapes(tmp_path):
+    write_particles(table_2d(), tmp_path / "p.cs")
+    out = np.load(tmp_path / "p.cs")
+    for group in ("blob", "ctf", "alignments2D"):
+        assert field_list(out, group) == CS_FIELDS["groups"][group]["fields"], group
+    assert out.dtype.names[0] == "uid" and out["uid"].dtype == np.uint64
+    # the values meaning "no information" (conventions/cryosparc.md)
+    assert (out["blob/sign"] == -1).all() and (out["blob/import_sig"] == 0).all()
+    assert (out["ctf/type"] == b"imported").all() and (out["ctf/scale"] == 1).all()
+    assert (out["alignments2D/class_posterior"] == 1).all() and (out["alignments2D/split"] == 0).all()
+    assert (out["alignments2D/alpha"] == 1).all() and (out["alignments2D/cross_cor"] == 0).all()
+
+    three = table_2d(rot_deg=np.full(6, 20.0), tilt_deg=np.full(6, 70.0))
+    write_particles(three, tmp_path / "p3.cs")
+    out = np.load(tmp_path / "p3.cs")
+    assert field_list(out, "alignments3D") == CS_FIELDS["groups"]["alignments3D"]["fields"]
+    assert field_list(out, "alignments2D") == []
+
+
+def test_filament_fields_are_named_as_cryosparc_names_them(tmp_path):
+    t = table_2d(micrograph_name=["m1.mrc"] * 3 + ["m2.mrc"] * 3,
+                 helical_tube_id=[1, 1, 2, 1, 1, 1], psi_prior_deg=np.full(6, 60.0),
+                 helical_track_length_a=[0.0, 30.0, 0.0, 0.0, 30.0, 60.0])
+    write_particles(t, tmp_path / "f.cs")
+    out = np.load(tmp_path / "f.cs")
+    written = [n for n in out.dtype.names if n.startswith("filament/")]
+    assert written == ["filament/filament_uid", "filament/filament_pose", "filament/position_A"]
+    assert set(written) <= set(CS_FIELDS["groups"]["filament"]["names"])
+    assert out["filament/filament_uid"].dtype == np.uint64
+    back = read_particles(tmp_path / "f.cs").data
+    assert list(back["helical_tube_id"]) == [1, 1, 2, 1, 1, 1]
+    np.testing.assert_allclose(back["helical_track_length_a"], t.data["helical_track_length_a"])
+    np.testing.assert_allclose(back["psi_prior_deg"], 60.0, atol=1e-4)
+
+
+def test_passthrough_fields_of_a_cs_input_are_carried_untouched(tmp_path):
+    src = real_fixture("cryodrgn", "cryosparc_J2_particles_exported.cs")
+    write_particles(read_particles(src), tmp_path / "copy.cs")
+    raw, out = np.load(src), np.load(tmp_path / "copy.cs")
+    assert field_list(out) == field_list(raw)
+    for name in raw.dtype.names:
+        if name == "blob/path":
+            continue
+        if raw[name].dtype.kind == "S":
+            assert list(raw[name]) == list(out[name]), name
+        elif name in ("alignments2D/pose", "ctf/df_angle_rad", "ctf/phase_shift_rad"):
+            np.testing.assert_allclose(out[name], raw[name], rtol=1e-6, err_msg=name)
+        else:  # carried or copied: bit for bit
+            np.testing.assert_array_equal(out[name], raw[name], err_msg=name)
+
+
+def test_cryosparc_tools_loads_what_spectools_writes(tmp_path):
+    from cryosparc.dataset import Dataset
+
+    t = table_2d()
+    write_particles(t, tmp_path / "p.cs")
+    ds = Dataset.load(str(tmp_path / "p.cs"))
+    assert len(ds) == len(t)
+    assert set(ds.fields()) == set(np.load(tmp_path / "p.cs").dtype.names)
+    np.testing.assert_allclose(np.rad2deg(ds["alignments2D/pose"]), t.data["psi_deg"], atol=1e-4)
+    np.testing.assert_allclose(ds["alignments2D/shift"][:, 0], t.data["origin_x_px"], atol=1e-5)
+    np.testing.assert_array_equal(ds["alignments2D/class"], t.data["class_number"] - 1)
+    assert ds["blob/path"][0].endswith("/data/stack.mrcs")
+    # the real export and its spectools copy load alike
+    src = real_fixture("cryodrgn", "cryosparc_J2_particles_exported.cs")
+    write_particles(read_particles(src), tmp_path / "copy.cs")
+    a, b = Dataset.load(str(src)), Dataset.load(str(tmp_path / "copy.cs"))
+    assert a.fields() == b.fields()
+    np.testing.assert_array_equal(a["alignments2D/shift"], b["alignments2D/shift"])
+
+
+def pyem_poses(cs):
+    """The poses pyem takes from a .cs, following ``cryosparc_2_cs_model_parameters``
+    (asarnow/pyem de18347, ``pyem/metadata/cryosparc2.py``): which block it reads
+    (3D refinement if ``alignments3D/class_posterior``, else the most likely of several
+    ``*class_posterior`` 3D blocks, else 2D if ``alignments2D/class_posterior``) and
+    the RELION columns it makes of split, shift, pose and class (all required).
+    Returns ``(block, columns)``; ``(None, {})`` when pyem finds no poses.
+    """
+    names = cs.dtype.names
+    posteriors = [n for n in names if "class_posterior" in n]
+    if "alignments3D/class_posterior" in names:
+        block = "alignments3D"
+    elif "alignments3D_multi/class_posterior" in names or len(posteriors) > 1:
+        return "3D classes", {}
+    elif "alignments2D/class_posterior" in names:
+        block = "alignments2D"
+    else:
+        return None, {}
+    columns = {k: cs[f"{block}/{k}"] for k in ("split", "shift", "pose", "class")}  # KeyError
+    out = {"rlnOriginX": columns["shift"][:, 0], "rlnOriginY": columns["shift"][:, 1],
+           "rlnClassNumber": columns["class"] + 1}
+    if block == "alignments2D":
+        out["rlnAnglePsi"] = np.rad2deg(columns["pose"])
+    return block, out
+
+
+def test_pyem_finds_the_2d_poses_of_a_converted_star(tmp_path):
+    """The issue's round trip: spectools convert particles.star -o out.cs, then pyem."""
+    from spectools.cli.main import main
+
+    table = read_particles(real_fixture("ASPIRE-Python", "sample_particles_relion31.star"))
+    n = len(table)
+    table.data = table.data.drop(columns=["rot_deg", "tilt_deg"])
+    table.data["psi_deg"] = np.linspace(-170, 170, n)
+    table.data["origin_x_px"], table.data["origin_y_px"] = 2.0, -3.0
+    table.data["class_number"], table.data["box_px"] = 2, 200
+    write_particles(table, tmp_path / "particles.star")
+    assert main(["convert", str(tmp_path / "particles.star"), "-o", str(tmp_path / "out.cs")]) == 0
+    block, poses = pyem_poses(np.load(tmp_path / "out.cs"))
+    assert block == "alignments2D"
+    np.testing.assert_allclose(poses["rlnAnglePsi"], np.linspace(-170, 170, n), atol=1e-4)
+    np.testing.assert_allclose(poses["rlnOriginX"], 2.0)
+    np.testing.assert_allclose(poses["rlnOriginY"], -3.0)
+    assert (poses["rlnClassNumber"] == 2).all()
+
+
+def test_pyem_finds_the_3d_poses(tmp_path):
+    t = table_2d(rot_deg=np.full(6, 20.0), tilt_deg=np.full(6, 70.0))
+    write_particles(t, tmp_path / "p3.cs")
+    block, poses = pyem_poses(np.load(tmp_path / "p3.cs"))
+    assert block == "alignments3D"
+    np.testing.assert_allclose(poses["rlnOriginX"], t.data["origin_x_px"], atol=1e-5)
+    assert (poses["rlnClassNumber"] == t.data["class_number"]).all()
+
+
+def test_relion_half_sets_become_cryosparc_splits(tmp_path):
+    t = table_2d(rlnRandomSubset=[1, 2, 1, 2, 2, 1])
+    write_particles(t, tmp_path / "p.cs")
+    assert list(np.load(tmp_path / "p.cs")["alignments2D/split"]) == [0, 1, 0, 1, 1, 0]
+
+
+# --------------------------------------------------------------------------
+# info on datasets without images or without rows
+
+
+def passthrough_only_dataset(path, n=0):
+    """A file with the fields of cryosparc-tools' 4k_dataset.cs (a job output without blob/)."""
+    dtype = [(name, "S1" if dt == "S" else dt, tuple(shape))
+             for name, dt, shape in CS_FIELDS["passthrough_only"]["fields"]]
+    a = np.zeros(n, dtype=dtype)
+    if n:
+        a["uid"] = np.arange(n) + 1
+        a["alignments2D/class"] = [0, 0, 3, 1][:n]
+        a["alignments2D/psize_A"] = 1.1
+    return save(path, a)
+
+
+def test_info_describes_a_dataset_whose_images_are_in_the_passthrough(tmp_path, capsys):
+    from spectools.cli.main import main
+
+    assert main(["info", str(passthrough_only_dataset(tmp_path / "J5_particles.cs"))]) == 0
+    text = capsys.readouterr().out
+    assert "particles    0" in text and "images       in the passthrough file" in text
+    assert "alignments3D (3D)" in text and "alignments2D (2D classes)" in text
+    assert "alignments_class_2 (3D, class 2)" in text and "classes      none" in text
+    assert main(["info", "--json", str(passthrough_only_dataset(tmp_path / "J6.cs", 4))]) == 0
+    summary = json.loads(capsys.readouterr().out)
+    assert summary["particles"] == 4 and summary["classes"] == {"0": 2, "1": 1, "3": 1}
+    assert summary["pixel_sizes_a"] == [1.1] and summary["field_groups"]["alignments3D"] == 18
+    # a job that needs the images says where they are
+    with pytest.raises(SpectoolsError, match="J6.cs: has no blob/ fields: the particle images are "
+                                             "in the job's passthrough file"):
+        read_particles(tmp_path / "J6.cs")
+
+
+def test_info_on_a_dataset_with_no_rows(tmp_path, capsys):
+    from spectools.cli.main import main
+
+    empty = np.load(real_fixture("cryodrgn", "cryosparc_J2_particles_exported.cs"))[:0]
+    assert main(["info", str(save(tmp_path / "empty.cs", empty))]) == 0
+    text = capsys.readouterr().out
+    assert "particles    0" in text and "classes      none" in text
+
+
+@pytest.mark.parametrize("name", ["cryosparc_J2_particles_exported.cs", "empiar_10076_7.cs"])
+def test_info_reads_every_real_cs_fixture(name, capsys):
+    from spectools.cli.main import main
+
+    assert main(["info", str(real_fixture("cryodrgn", name))]) == 0
+    assert "particles" in capsys.readouterr().out

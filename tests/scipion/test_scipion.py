@@ -47,12 +47,14 @@ with open(_HOSTS, "w") as _fh:
 os.environ["SCIPION_HOSTS"] = _HOSTS
 
 import json  # noqa: E402
+import re  # noqa: E402
 from importlib.metadata import entry_points  # noqa: E402
 from pathlib import Path  # noqa: E402
 
 import mrcfile  # noqa: E402
 import numpy as np  # noqa: E402
 
+import pyworkflow.protocol.params as params  # noqa: E402
 from pyworkflow.object import Pointer  # noqa: E402
 from pyworkflow.tests import BaseTest, setupTestProject  # noqa: E402
 from pwem import Domain  # noqa: E402
@@ -62,6 +64,10 @@ from pwem.protocols import (ProtImportMicrographs, ProtImportMovies,  # noqa: E4
                             ProtImportParticles)
 
 from spectools.cli.main import main as spectools_main  # noqa: E402
+from spectools.pipelines.aligned_stack import OPTIONS as STACK_OPTIONS  # noqa: E402
+from spectools.pipelines.avgps import OPTIONS as AVGPS_OPTIONS  # noqa: E402
+from spectools.pipelines.inputs import OPTICS_OPTIONS, READ_OPTIONS, SELECT_OPTIONS  # noqa: E402
+from spectools.pipelines.thon import OPTIONS as THON_OPTIONS  # noqa: E402
 from spectools.formats import read_particles, write_particles  # noqa: E402
 from spectools.io.stacks import open_stack  # noqa: E402
 from spectools.ops.geometry import affine_matrix, rotate_xy  # noqa: E402
@@ -75,7 +81,8 @@ from spectools_scipion import convert  # noqa: E402
 from spectools_scipion.protocols import (SpectoolsProtAlignedStack,  # noqa: E402
                                          SpectoolsProtAveragedSpectrum,
                                          SpectoolsProtImportCryosparc, SpectoolsProtThonRings)
-from spectools_scipion.viewers import SpectoolsPngViewer  # noqa: E402
+from spectools_scipion.protocols.protocol_base import param_name  # noqa: E402
+from spectools_scipion.viewers import MAX_HEIGHT_PX, MAX_WIDTH_PX, SpectoolsPngViewer  # noqa: E402
 
 BOX, PSIZE, PAD = 96, 2.0, 2
 P = BOX * PAD
@@ -89,6 +96,29 @@ OVERLAY = {"twist": 60.0, "rise": 15.0}
 MIC_PSIZE = 1.0
 CTF = {"defocus_u_a": 16000.0, "defocus_v_a": 14000.0, "defocus_angle_deg": 30.0,
        "voltage_kv": 300.0, "cs_mm": 2.7, "amplitude_contrast": 0.1}
+
+
+PROTOCOLS = (SpectoolsProtAveragedSpectrum, SpectoolsProtAlignedStack, SpectoolsProtThonRings,
+             SpectoolsProtImportCryosparc)
+
+
+#: Every flag of the spectools command line.
+CLI_FLAGS = sorted({o.cli_flag for v in (AVGPS_OPTIONS, STACK_OPTIONS, THON_OPTIONS, READ_OPTIONS,
+                                         SELECT_OPTIONS, OPTICS_OPTIONS) for o in v.values()})
+
+
+def form_params(prot):
+    """(name, param) of every parameter of a protocol's own tabs, groups and lines included
+    (the General and Parallelization tabs are Scipion's)."""
+    def walk(group):
+        for name, param in group.iterParams():
+            yield name, param
+            if isinstance(param, params.ElementGroup):
+                yield from walk(param)
+
+    for section in prot.getDefinition().iterSections():
+        if section.getLabel() not in ("General", "Parallelization"):
+            yield from walk(section)
 
 
 def read_image(location):
@@ -152,13 +182,13 @@ class TestSpectoolsScipion(BaseTest):
             m.voxel_size = PSIZE
 
         # Scipion's own RELION import (scipion-em-relion, no RELION binary).
-        cls.relionImport = cls.newProtocol(
+        cls.relionImport = cls.labelled(
             ProtImportParticles, importFrom=ProtImportParticles.IMPORT_FROM_RELION,
             starFile=str(cls.star), samplingRate=PSIZE, voltage=300,
             sphericalAberration=2.7, amplitudeContrast=0.1, objLabel="RELION import")
         cls.launchProtocol(cls.relionImport)
         # The plugin's cryoSPARC import, with class averages.
-        cls.csImport = cls.newProtocol(SpectoolsProtImportCryosparc, csFile=str(cls.cs),
+        cls.csImport = cls.labelled(SpectoolsProtImportCryosparc, csFile=str(cls.cs),
                                        classAveragesFile=str(cls.averages),
                                        objLabel="cryoSPARC import")
         cls.launchProtocol(cls.csImport)
@@ -169,10 +199,19 @@ class TestSpectoolsScipion(BaseTest):
         """What the GUI stores: the producing protocol plus the output's name."""
         return Pointer(prot, extended=name)
 
+    @classmethod
+    def labelled(cls, cls_, **kwargs):
+        """``newProtocol`` with the run label a user types (pyworkflow drops ``objLabel``)."""
+        label = kwargs.pop("objLabel", None)
+        prot = cls.newProtocol(cls_, **kwargs)
+        if label:
+            prot.setObjLabel(label)
+        return prot
+
     def new(self, cls_, **kwargs):
         """``newProtocol`` that accepts Pointer values for pointer parameters."""
         pointers = {k: kwargs.pop(k) for k in list(kwargs) if isinstance(kwargs[k], Pointer)}
-        prot = self.newProtocol(cls_, **kwargs)
+        prot = self.labelled(cls_, **kwargs)
         for name, ptr in pointers.items():
             getattr(prot, name).set(ptr.getObjValue())
             getattr(prot, name).setExtended(ptr.getExtended())
@@ -182,6 +221,12 @@ class TestSpectoolsScipion(BaseTest):
         prot = self.new(cls_, **kwargs)
         self.launchProtocol(prot)
         return prot
+
+    def import_micrographs(self, folder, pattern, label):
+        """Scipion's own import of micrographs at MIC_PSIZE, 300 kV."""
+        return self.run_protocol(ProtImportMicrographs, filesPath=str(folder),
+                                 filesPattern=pattern, samplingRate=MIC_PSIZE, voltage=300,
+                                 sphericalAberration=2.7, amplitudeContrast=0.1, objLabel=label)
 
     # ---- plugin discovery
     def test_plugin_is_discovered_with_menu_and_viewer(self):
@@ -265,7 +310,13 @@ class TestSpectoolsScipion(BaseTest):
         # a direct pointer to the set (not protocol + output name) is traced as well
         prot = self.newProtocol(SpectoolsProtAlignedStack)
         prot.inputParticles.set(self.relionImport.outputParticles)
-        assert any("ProtImportParticles (from RELION)" in w for w in prot._warnings())
+        warning = " ".join(prot._warnings())
+        # the run as the project window labels it, and where to find the fix
+        assert "'RELION import' (a particle import from RELION)" in warning
+        assert "advanced parameter 'Alignment matrices'" in warning
+        assert "ProtImportParticles" not in warning and "ALIGN_2D" not in warning
+        # the input as Scipion's forms show it: run label and output name
+        assert prot.input_name() == "RELION import.outputParticles"
         # ... and not for the plugin's own cryoSPARC import.
         prot = self.new(SpectoolsProtAlignedStack,
                                 inputParticles=self.pointer(self.csImport, "outputParticles"))
@@ -349,17 +400,31 @@ class TestSpectoolsScipion(BaseTest):
         assert info["overlay_layer_lines"] and (extra / "avgps.png").stat().st_size > 0
         assert (extra / "avgps_profile.csv").exists() and (extra / "avgps_class002.png").exists()
         summary = " ".join(prot.summary())
-        assert f"{2 * N_PER_CLASS} segments averaged" in summary and "2 A/px" in summary
-        assert prot.methods() and "spectools" in " ".join(prot.methods())
+        assert f"{2 * N_PER_CLASS} segments averaged, from 2 classes" in summary
+        assert "2 Å/px" in summary
+        assert "Predicted layer lines: twist 60°, rise 15 Å, C1" in summary
+        assert "marked at the picture's edges" in summary
+        methods = " ".join(prot.methods())
+        assert not re.search(r"(?<!\])\[spectools\]", methods)  # every key became a link
+        assert "][spectools]] " in methods and "spectools 0.1.0 [" not in methods
         citations = " ".join(prot.citations())
         assert "DeRosier" in citations and "not found" not in citations
-        # the viewer shows the PNG with the overlay
+        assert "https://doi.org/10.1016/0022-2836(70)90036-7" in citations
+        # the viewer: the spectrum with its overlay, then the profile, then the classes
         viewer = SpectoolsPngViewer(project=self.proj, protocol=prot)
-        views = viewer._visualize(prot)
-        image = views[0].figure.axes[0].images[0].get_array()
-        png = __import__("matplotlib.image", fromlist=["imread"]).imread(extra / "avgps.png")
-        assert image.shape == png.shape
-        views[0].close()
+        browser = viewer._visualize(prot)[0]
+        assert [c for c, _ in browser.pictures] == ["averaged power spectrum",
+                                                    "layer-line profile", "class 1", "class 2"]
+        imread = __import__("matplotlib.image", fromlist=["imread"]).imread
+        for k, (_, path) in enumerate(browser.pictures):
+            browser.show_picture(k)
+            shown = browser.axes.images[0].get_array()
+            assert shown.shape == imread(path).shape
+        width, height = browser.figure.get_size_inches() * browser.figure.dpi
+        assert width <= MAX_WIDTH_PX and height <= MAX_HEIGHT_PX
+        # pictures are shown at their own size (no shrinking: the text stays readable)
+        assert width >= max(imread(p).shape[1] for _, p in browser.pictures)
+        browser.close()
 
     def test_avgps_of_selected_cryosparc_class_equals_the_cli_with_class_averages(self):
         prot = self.run_protocol(
@@ -486,15 +551,14 @@ class TestSpectoolsScipion(BaseTest):
         write_movie(movies / "movie_0.mrcs", frames, MIC_PSIZE)
         write_movie(self.data / "gain.mrc", gain[None], MIC_PSIZE)
 
-        imported = self.run_protocol(ProtImportMicrographs, filesPath=str(mics),
-                                     filesPattern="mic_*.mrc", samplingRate=MIC_PSIZE,
-                                     voltage=300, sphericalAberration=2.7,
-                                     amplitudeContrast=0.1, objLabel="micrographs")
+        imported = self.import_micrographs(mics, "mic_*.mrc", "micrographs")
         prot = self.run_protocol(SpectoolsProtThonRings,
                                  inputMicrographs=self.pointer(imported, "outputMicrographs"),
                                  tile=256, box=256, numberOfThreads=2, objLabel="Thon mics")
         spectra = prot.outputSpectra
         assert spectra.getSize() == 2 and spectra.getSamplingRate() == MIC_PSIZE
+        assert "2 Thon-ring spectra (welch method) of 2 micrographs" in " ".join(prot.summary())
+        assert not prot.evalParamCondition("Movies")
         for s, mic in zip(spectra.iterItems(orderBy="id"),
                           imported.outputMicrographs.iterItems(orderBy="id")):
             assert s.getObjId() == mic.getObjId()
@@ -533,6 +597,158 @@ class TestSpectoolsScipion(BaseTest):
         assert options["gain"] == sidecar["parameters"]["gain"] and options["frames"] == "1:"
         assert options["pixel_size_a"] == pytest.approx(MIC_PSIZE)
         assert sidecar["front_end"] == "scipion" and sidecar["context"]["protocol"]
-        views = SpectoolsPngViewer(project=self.proj, protocol=prot)._visualize(prot)
-        assert len(views[0].figure.axes) == 1
-        views[0].close()
+        browser = SpectoolsPngViewer(project=self.proj, protocol=prot)._visualize(prot)[0]
+        assert [c for c, _ in browser.pictures] == ["movie_0"] and not browser.buttons
+        browser.close()
+        # the Movies group of the form is shown for movies
+        assert prot.evalParamCondition("Movies")
+        summary = " ".join(prot.summary())
+        assert "1 Thon-ring spectrum (welch method) of 1 movie" in summary
+        methods = " ".join(prot.methods())
+        assert "Thon et al." in methods and "DeRosier" not in methods
+
+    # ---- forms, as Scipion's project window builds them
+    def test_every_visible_parameter_has_a_label_help_and_units(self):
+        for cls_ in PROTOCOLS:
+            prot = self.newProtocol(cls_)
+            for name, param in form_params(prot):
+                label, text = param.label.get() or "", param.help.get() or ""
+                where = f"{cls_.__name__}.{name}"
+                assert label.strip(), where
+                if not isinstance(param, params.Group):  # a group is a frame, without help
+                    assert text.strip(), where
+                if isinstance(param, params.BooleanParam):
+                    assert label.endswith("?"), where  # yes/no labels are questions
+                assert "ALIGN_2D" not in label + text and "None" not in label + text, where
+                for flag in CLI_FLAGS:  # the command line's flags belong to its --help
+                    assert not re.search(rf"(?<![\w-]){re.escape(flag)}(?![\w-])", text), \
+                        (where, flag)
+        labels = {name: param.label.get() for cls_ in PROTOCOLS
+                  for name, param in form_params(self.newProtocol(cls_))}
+        assert labels["twist"] == "Twist (deg)" and labels["rise"] == "Rise (Å)"
+        assert labels["tile"] == "Tile (px)" and labels["voltage"] == "Voltage (kV)"
+        assert labels["tubeDiameter"] == "Tube diameter (Å)"
+
+    def test_forms_take_labels_help_and_choices_from_the_option_vocabulary(self):
+        """What the command line shows (spectools.pipelines *.OPTIONS) is what the forms show."""
+        for cls_ in (SpectoolsProtAveragedSpectrum, SpectoolsProtAlignedStack,
+                     SpectoolsProtThonRings):
+            prot = self.newProtocol(cls_)
+            shown = dict(form_params(prot))
+            used = 0
+            for option in cls_._vocabulary.values():
+                param = shown.get(param_name(option))
+                if param is None:
+                    continue
+                used += 1
+                assert param.label.get() == option.label and param.help.get() == option.help
+                assert param.expertLevel.get() == (params.LEVEL_ADVANCED if option.expert
+                                                   else params.LEVEL_NORMAL)
+                if option.kind == "choice":
+                    assert len(param.choices) == len(option.choices)
+            assert used >= 6, cls_.__name__
+
+    def test_forms_hide_what_does_not_apply(self):
+        thon = self.new(SpectoolsProtThonRings,
+                        inputMicrographs=self.pointer(self.relionImport, "outputMicrographs"))
+        assert not thon.evalParamCondition("Movies")
+        particles = self.new(SpectoolsProtAveragedSpectrum,
+                             inputSet=self.pointer(self.relionImport, "outputParticles"))
+        assert not particles.evalParamCondition("useClassAverages")
+        assert "all particles" in " ".join(particles.summary())
+        assert "classes all enabled" not in " ".join(particles.summary())
+        classes = self.new(SpectoolsProtAveragedSpectrum,
+                           inputSet=self.pointer(self.csImport, "outputClasses"))
+        assert classes.evalParamCondition("useClassAverages")
+        assert "all enabled classes" in " ".join(classes.summary())
+        # the input by its label, as a link, never by internal ids
+        summary = " ".join(particles.summary())
+        assert "RELION import.outputParticles" in summary and "SetOfParticles" not in summary
+
+    def test_labels_methods_header_and_references(self):
+        for cls_ in PROTOCOLS:
+            prot = self.newProtocol(cls_)  # labelled as the project window labels new runs
+            assert prot.getRunName().startswith("spectools - ")
+            assert "_" not in prot.getRunName()  # the Methods tab writes it as _label_
+            citations = " ".join(prot.citations())
+            assert "Reference with key" not in citations and "et al., ," not in citations
+            assert "[[https://doi.org/" in citations, cls_.__name__
+            assert prot.getPlugin().getUrl().startswith("https://")
+        refs = {cls_: set(cls_._references) for cls_ in PROTOCOLS}
+        assert {"Cochran1952", "DeRosier1970"} <= refs[SpectoolsProtAveragedSpectrum]
+        assert not {"Cochran1952", "DeRosier1970"} & (refs[SpectoolsProtThonRings]
+                                                      | refs[SpectoolsProtAlignedStack]
+                                                      | refs[SpectoolsProtImportCryosparc])
+        assert "Thon1966" in refs[SpectoolsProtThonRings]
+        assert "Punjani2017" in refs[SpectoolsProtImportCryosparc]
+
+    def test_validate_catches_each_missing_input(self):
+        for cls_ in (SpectoolsProtAveragedSpectrum, SpectoolsProtAlignedStack,
+                     SpectoolsProtThonRings):
+            assert any("No input selected" in e for e in self.newProtocol(cls_).validate())
+        # the micrographs a RELION particle import lists have no files
+        thon = self.new(SpectoolsProtThonRings,
+                        inputMicrographs=self.pointer(self.relionImport, "outputMicrographs"))
+        errors = " ".join(thon.validate())
+        assert ("1 of 1 micrograph file of the input (RELION import.outputMicrographs) does "
+                "not exist, e.g. " in errors and "simulated_0001.mrc" in errors), errors
+        with pytest.raises(Exception):
+            self.launchProtocol(thon)
+        # particles whose stack has gone
+        gone = SetOfParticles(filename=str(Path(_SCRATCH) / "gone.sqlite"))
+        gone.setAlignment2D()
+        gone.setSamplingRate(PSIZE)
+        for i in (1, 2):
+            p = Particle(location=(i, str(Path(_SCRATCH) / "moved_away.mrcs")))
+            p.setTransform(Transform(np.eye(4)))
+            gone.append(p)
+        gone.write()
+        for cls_, name in ((SpectoolsProtAlignedStack, "inputParticles"),
+                           (SpectoolsProtAveragedSpectrum, "inputSet")):
+            prot = self.newProtocol(cls_)
+            getattr(prot, name).set(gone)
+            errors = " ".join(prot.validate())
+            assert "1 of 1 image file of the input" in errors and "moved_away.mrcs" in errors, \
+                errors
+        gone.close()
+        # the cryoSPARC import: no file, files that do not exist
+        assert any("Give the particles .cs file" in e
+                   for e in self.newProtocol(SpectoolsProtImportCryosparc).validate())
+        for name, what in (("csFile", "particles .cs"), ("passthrough", "passthrough"),
+                           ("classAveragesFile", "class averages")):
+            prot = self.newProtocol(SpectoolsProtImportCryosparc, csFile=str(self.cs))
+            getattr(prot, name).set(str(Path(_SCRATCH) / "nowhere.cs"))
+            assert any(f"The {what} file" in e and "does not exist" in e
+                       for e in prot.validate()), name
+
+    def test_a_failed_run_says_why_in_its_summary_and_output_log(self):
+        """A micrograph full of NaN: validation passes, the run fails."""
+        bad = self.data / "bad_mics"
+        bad.mkdir(parents=True, exist_ok=True)
+        with mrcfile.new(bad / "broken.mrc", overwrite=True) as m:
+            m.set_data(np.full((300, 300), np.nan, np.float32))
+            m.voxel_size = MIC_PSIZE
+        imported = self.import_micrographs(bad, "broken.mrc", "broken micrograph")
+        prot = self.new(SpectoolsProtThonRings,
+                        inputMicrographs=self.pointer(imported, "outputMicrographs"),
+                        tile=256, box=256, numberOfThreads=1, objLabel="Thon broken")
+        assert prot.validate() == []
+        with pytest.raises(Exception):
+            self.launchProtocol(prot)
+        assert prot.isFailed()
+        expected = spectools_error_line(imported.outputMicrographs.getFirstItem().getFileName())
+        assert expected in " ".join(prot.summary())
+        assert expected in Path(prot.getLogPaths()[0]).read_text()
+
+
+def spectools_error_line(filename):
+    """The one line ``spectools thon`` prints about a file (its message, after 'error: ')."""
+    import contextlib
+    import io
+
+    err = io.StringIO()
+    with contextlib.redirect_stderr(err):
+        assert spectools_main(["thon", convert.image_file(filename), "-o",
+                               str(Path(_SCRATCH) / "cli_broken"), "--pixel-size", "1",
+                               "--tile", "256", "--box", "256"]) == 2
+    return err.getvalue().strip().split("error: ", 1)[1]
