@@ -112,17 +112,18 @@ def _draw_spectrum(ax, spectrum, pixel_size_a, centre_radius_px=3, limit=None):
     ax.set_ylabel("spatial frequency ky (1/Å)")
 
 
-def _draw_overlay(ax, overlay, axis, extent, label_limit=None):
+def _draw_overlay(ax, overlay, axis, extent, label_limit=None, both_sides=True):
     """Predicted layer lines: short ticks on each first Bessel maximum, with their order.
 
     Ticks centred on each predicted first maximum (or across the plot
-    without a diameter) leave the data under them visible.
+    without a diameter) leave the data under them visible; with
+    ``both_sides=False`` only the maxima at positive radius are drawn.
     """
     if label_limit is None:
         label_limit = 4.5 * min((abs(line["z"]) for line in overlay if line["z"]), default=0)
     for line in overlay:
         z, r = line["z"], line.get("r")
-        spots = [0.0] if r is None else sorted({r, -r})
+        spots = [0.0] if r is None else sorted({r, -r} if both_sides else {r})
         half = 0.6 * extent if r is None else 0.025 * extent
         for spot in spots:
             a, b = (spot - half, spot + half)
@@ -155,7 +156,9 @@ def candidates_figure(spectrum, pixel_size_a, panels, *, limit=None, observed=()
     limit : float, optional
         Largest frequency shown, 1/Å (default Nyquist).
     observed : iterable of float
-        Axial frequencies of the observed lines, marked at both edges.
+        Axial frequencies of the observed lines, marked at the left edge
+        (the predictions are drawn on the right half only, so the left
+        half shows the data alone).
     """
     plt = _pyplot()
     limit = limit or 0.5 / pixel_size_a
@@ -164,16 +167,15 @@ def candidates_figure(spectrum, pixel_size_a, panels, *, limit=None, observed=()
     for ax, (title, overlay) in zip(axes[0], panels or [("no candidate", [])]):
         _draw_spectrum(ax, spectrum, pixel_size_a, limit=limit)
         if overlay:
-            _draw_overlay(ax, overlay, "vertical", limit, label_limit=limit)
+            _draw_overlay(ax, overlay, "vertical", limit, label_limit=limit, both_sides=False)
         for z in observed:
             for sign in (1, -1):
                 ax.plot([-limit, -0.94 * limit], [sign * z] * 2, color="tab:cyan", lw=1.2)
-                ax.plot([0.94 * limit, limit], [sign * z] * 2, color="tab:cyan", lw=1.2)
         ax.set_xlim(-limit, limit)
         ax.set_ylim(-limit, limit)
         ax.set_title(title, fontsize=8)
-    fig.suptitle("predicted layer lines (orange, first Bessel maxima, order n) and observed "
-                 "lines (cyan, at the edges)", fontsize=8)
+    fig.suptitle("right: predicted layer lines (orange: first Bessel maxima, order n); left "
+                 "edge: observed lines (cyan)", fontsize=8)
     fig.tight_layout()
     return fig
 

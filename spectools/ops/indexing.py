@@ -45,8 +45,8 @@ MAX_WEIGHT = 4.0
 #: lattice: all lines share the helix's radial density) expected for a
 #: diameter measured on the class average, and the range allowed: density
 #: inside the outer diameter puts maxima further out (``s > 1``).
-SCALE_EXPECTED = 1.1
-SCALE_RANGE = (0.85, 1.6)
+SCALE_EXPECTED = 1.2
+SCALE_RANGE = (0.9, 1.7)
 #: Penalty (as a fraction of the best score) of a scale at the end of its range.
 SCALE_PENALTY = 0.25
 #: Tolerance around ``s`` times a predicted first maximum: this fraction of it
@@ -54,9 +54,10 @@ SCALE_PENALTY = 0.25
 RADIAL_TOLERANCE = 0.08
 #: Matching tolerance along Z, in standard uncertainties of the observed line.
 Z_TOLERANCE_SD = 3.0
-#: Predicted lines closer than this (Fourier pixels) are one line: a spectrum
-#: does not resolve them (and rational twists put several orders on one Z).
-RESOLVED_PX = 1.5
+#: Predicted lines closer than this fraction of the resolution are one line
+#: (rational twists put several orders on one Z; nearly coincident lines look
+#: like one).
+COINCIDENT = 0.4
 #: Candidates scored per vectorised chunk.
 CHUNK = 2048
 
@@ -80,6 +81,9 @@ class Lines:
         an observed line (plus a margin): the band where a predicted line is
         expected to be seen.
     fourier_pixel : float
+    resolution : float
+        Lines closer than this along Z (1/Å) are one line in the spectrum
+        (and rational twists put several orders on one Z).
     """
 
     z: np.ndarray
@@ -94,6 +98,7 @@ class Lines:
     visible_r: float
     visible_k: float
     fourier_pixel: float
+    resolution: float
 
     @classmethod
     def from_observation(cls, observation, threshold):
@@ -109,17 +114,18 @@ class Lines:
             r_sd=observation.r_sd, diameter_a=observation.diameter_a, band=observation.band,
             visible_z=float(z.max()) + margin, visible_r=float(r.max()) + margin,
             visible_k=float(np.hypot(z, r).max()) + margin,
-            fourier_pixel=observation.fourier_pixel)
+            fourier_pixel=observation.fourier_pixel, resolution=observation.resolution)
 
     @property
     def tolerance(self):
         """Matching tolerance of each line along Z, 1/Å."""
         return np.maximum(Z_TOLERANCE_SD * self.z_sd, 0.5 * self.fourier_pixel)
 
+
     @property
-    def resolution(self):
-        """Lines closer than this along Z (1/Å) are one line in the data."""
-        return RESOLVED_PX * self.fourier_pixel
+    def coincidence(self):
+        """Predicted lines closer than this (1/Å) count as one line: a line width."""
+        return COINCIDENT * self.resolution
 
     @property
     def max_order(self):
@@ -222,9 +228,12 @@ def _pair_solutions(lines, chosen, rise_range):
             mb = _index_range(lines.z[b], nb, rise_lo, rise_hi)
             NA, MA, NB, MB = (x.ravel() for x in np.meshgrid(na, ma, nb, mb, indexing="ij"))
             det = NA * MB - NB * MA
+            za, zb = lines.z[a], lines.z[b]
+            us.append(_untwisted(za, zb, ma, mb, lines.tolerance[[a, b]]))
+            vs.append(np.zeros(len(us[-1])))
+            gcds.append(np.zeros(len(us[-1]), np.int64))
             ok = det != 0
             NA, MA, NB, MB, det = NA[ok], MA[ok], NB[ok], MB[ok], det[ok]
-            za, zb = lines.z[a], lines.z[b]
             u = (NA * zb - NB * za) / det
             v = (za * MB - zb * MA) / det
             keep = (u >= 1.0 / rise_hi * 0.999) & (u <= 1.0 / rise_lo * 1.001)
@@ -234,6 +243,19 @@ def _pair_solutions(lines, chosen, rise_range):
     if not us:
         return np.zeros(0), np.zeros(0), np.zeros(0, np.int64)
     return np.concatenate(us), np.concatenate(vs), np.concatenate(gcds)
+
+
+def _untwisted(za, zb, ma, mb, tolerance):
+    """``1/rise`` of untwisted lattices (twist 0) with both lines meridional: ``Z = m / rise``.
+
+    Two lines of order 0 say nothing about the twist; these are the
+    lattices where every line is on the meridian (stacked rings).
+    """
+    ma, mb = ma[ma > 0], mb[mb > 0]
+    MA, MB = (x.ravel() for x in np.meshgrid(ma, mb, indexing="ij"))
+    ua, ub = za / MA, zb / MB
+    agree = (np.abs(ua * MB - zb) <= tolerance[1]) & (np.abs(ub * MA - za) <= tolerance[0])
+    return ((ua + ub) / 2.0)[agree]
 
 
 def _single_anchor_solutions(lines, chosen, rise):
@@ -360,6 +382,9 @@ class Scores:
         The ``m`` of that line.
     signed : ndarray, (C, I)
         Its signed order.
+    blended : ndarray of bool, (C, I)
+        The observed line lies between two predicted lines the spectrum
+        cannot resolve (its Z then says little about the lattice).
     compatibility : ndarray, (C, I)
     scale : ndarray, (C,)
         Radial scale (:func:`radial_scale`): the diameter the orders imply is
@@ -373,6 +398,7 @@ class Scores:
     orders: np.ndarray
     indices: np.ndarray
     signed: np.ndarray
+    blended: np.ndarray
     compatibility: np.ndarray
     scale: np.ndarray
 
@@ -384,6 +410,7 @@ def score_lattices(lines, u, v, csym):
     n_lines = len(lines.z)
     parts = {name: np.zeros((count, n_lines), np.int64)
              for name in ("orders", "indices", "signed")}
+    parts["blended"] = np.zeros((count, n_lines), bool)
     predicted = np.zeros(count, np.int64)
     for n in np.unique(csym):
         rows = np.flatnonzero(csym == n)
@@ -400,7 +427,9 @@ def score_lattices(lines, u, v, csym):
     c = np.where(matched, order_compatibility(np.maximum(parts["orders"], 0), lines.r[None, :],
                                               lines.diameter_a, lines.r_sd, scale), 0.0)
     # a predicted line counts as seen when an observed line lies on it
-    seen = _distinct_matches(parts["signed"], parts["indices"], matched)
+    # a blend is two predicted lines seen as one
+    seen = (_distinct_matches(parts["signed"], parts["indices"], matched)
+            + parts["blended"].sum(axis=1))
     absent = np.maximum(predicted - seen, 0)
     total = weight.sum()
     score = (((weight * (2.0 * c - 1.0)).sum(axis=1) - ABSENT_PENALTY * absent) / total
@@ -410,18 +439,30 @@ def score_lattices(lines, u, v, csym):
 
 
 def _match_lines(lines, u, v, orders):
-    """Per candidate and observed line: the lowest order predicted within tolerance."""
+    """Per candidate and observed line: the lowest order predicted on it.
+
+    A line is on a predicted line within its tolerance; failing that, it is
+    the blend of two predicted lines less than the resolution apart, one on
+    each side of it (the spectrum shows them as one line between them).
+    """
     residual = lines.z[None, :, None] - orders[None, None, :] * v[:, None, None]
     m = np.rint(residual / u[:, None, None])
-    error = np.abs(residual - m * u[:, None, None])
-    hit = error <= lines.tolerance[None, :, None]
+    error = residual - m * u[:, None, None]        # observed - predicted
+    tolerance = lines.tolerance[None, :, None]
+    hit = np.abs(error) <= tolerance
+    near = np.abs(error) <= lines.resolution
     any_hit = hit.any(axis=2)
-    first = np.argmax(hit, axis=2)
+    below = np.where(near & (error > 0), error, np.inf).min(axis=2)
+    above = np.where(near & (error < 0), -error, np.inf).min(axis=2)
+    blended = ~any_hit & (below + above <= lines.resolution)
+    choice = np.where(any_hit[..., None], hit, near)
+    first = np.argmax(choice, axis=2)
+    matched = any_hit | blended
     signed = orders[first]
     index = np.take_along_axis(m, first[..., None], axis=2)[..., 0].astype(np.int64)
-    order = np.where(any_hit, np.abs(signed), -1)
-    return {"orders": order, "indices": np.where(any_hit, index, 0),
-            "signed": np.where(any_hit, signed, 0)}
+    return {"orders": np.where(matched, np.abs(signed), -1),
+            "indices": np.where(matched, index, 0), "signed": np.where(matched, signed, 0),
+            "blended": blended}
 
 
 def _visible_orders(lines, orders):
@@ -433,7 +474,7 @@ def _visible_orders(lines, orders):
 
 
 def _count_predicted(lines, u, v, orders):
-    """Distinct predicted lines in the visible band (lines closer than the resolution count once)."""
+    """Distinct predicted lines in the visible band (lines within a line width count once)."""
     orders, z_top = _visible_orders(lines, orders)
     z_lo = lines.band[0]
     first = np.ceil((z_lo - orders[None, :] * v[:, None]) / u[:, None])
@@ -444,8 +485,8 @@ def _count_predicted(lines, u, v, orders):
     z = np.where(inside, z, np.inf).reshape(len(u), -1)
     z.sort(axis=1)
     z = z[:, :int(np.isfinite(z).sum(axis=1).max(initial=0))]
-    # greedy clusters: a line within the resolution of its cluster's first joins it
-    resolution = lines.resolution
+    # greedy clusters: a line within a line width of its cluster's first joins it
+    resolution = lines.coincidence
     count = np.zeros(len(u), np.int64)
     start = np.full(len(u), -np.inf)
     for column in z.T:
@@ -479,7 +520,7 @@ def refine_lattice(lines, u, v, csym, scores_row, fixed_rise=False):
     cov : ndarray, (2, 2)
         Covariance of ``(u, v)`` (zeros when the lines do not fix both).
     """
-    use = scores_row["compatibility"] >= 0.5
+    use = (scores_row["compatibility"] >= 0.5) & ~scores_row["blended"]
     n = scores_row["signed"][use].astype(float)
     m = scores_row["indices"][use].astype(float)
     z = lines.z[use]
@@ -522,7 +563,7 @@ def rise_twist_sd(u, v, cov):
 def predicted_lines(lines, rise_a, twist_deg, csym):
     """A lattice's lines in the visible band: sorted ``(z, |n|, n, m)``.
 
-    Lines closer than the resolution are one line, listed with the lowest
+    Lines within a line width are one line, listed with the lowest
     ``|n|`` among them (the order that leads the intensity near the meridian).
     """
     u, v = 1.0 / rise_a, twist_deg / (360.0 * rise_a)
@@ -534,7 +575,7 @@ def predicted_lines(lines, rise_a, twist_deg, csym):
     found.sort()
     out, cluster = [], []
     for line in found + [(math.inf, 0, 0, 0)]:
-        if cluster and line[0] > cluster[0][0] + lines.resolution:
+        if cluster and line[0] > cluster[0][0] + lines.coincidence:
             out.append(min(cluster, key=lambda e: (e[1], e[0])))
             cluster = []
         cluster.append(line)

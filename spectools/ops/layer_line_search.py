@@ -28,6 +28,8 @@ from .layer_lines import bessel_order_at
 
 #: Default significance (noise standard deviations) a line must reach.
 DEFAULT_THRESHOLD = 6.0
+#: Lines closer than this many line widths (standard deviations) appear as one.
+RESOLUTION_WIDTHS = 2.5
 #: Smallest uncertainty of a line's Z, in pixels (sampling and line shape).
 Z_SD_FLOOR_PX = 0.15
 
@@ -82,6 +84,9 @@ class Observation:
     diameter_a : float
     r_sd : float
         Uncertainty of a first-maximum radius, 1/Å.
+    resolution : float
+        Two lines closer than this along Z (1/Å) appear as one: about the
+        width of a line.
     """
 
     lines: list
@@ -90,6 +95,7 @@ class Observation:
     max_radius: float
     diameter_a: float
     r_sd: float
+    resolution: float
 
     @property
     def meridian_seen(self):
@@ -182,8 +188,10 @@ def observe_layer_lines(spectrum, pixel_size_a, diameter_a, *, band=None, max_ra
     r_sd = 1.0 * step
     lines = [_line(group, step, diameter_a, r_sd, width)
              for group in _group_by_row(peaks, max(1.0, 0.75 * width))]
+    lines = _near_stronger_lines(lines, RESOLUTION_WIDTHS * width * step)
     return Observation(lines=lines, fourier_pixel=step, band=(z_lo * step, z_hi * step),
-                       max_radius=r_hi * step, diameter_a=float(diameter_a), r_sd=r_sd)
+                       max_radius=r_hi * step, diameter_a=float(diameter_a), r_sd=r_sd,
+                       resolution=RESOLUTION_WIDTHS * width * step)
 
 
 def _band_pixels(band, step, nyquist, width):
@@ -265,6 +273,23 @@ def _group_by_row(peaks, tolerance_px):
         else:
             groups.append([peak])
     return sorted(groups, key=lambda group: group[0][0])
+
+
+def _near_stronger_lines(lines, resolution):
+    """Lines beside a much stronger one, with the uncertainty its tail adds to their Z.
+
+    A line within 1.5 resolutions of one at least twice as strong sits on
+    that line's flank, which moves its maximum by up to a pixel or so: a
+    quarter of the resolution is added (in quadrature) to its uncertainty.
+    """
+    out = []
+    for line in lines:
+        flanked = any(other.significance >= 2.0 * line.significance
+                      and abs(other.z - line.z) <= 1.5 * resolution for other in lines)
+        if flanked:
+            line = dataclasses.replace(line, z_sd=float(np.hypot(line.z_sd, 0.25 * resolution)))
+        out.append(line)
+    return out
 
 
 def _line(group, step, diameter_a, r_sd, width):

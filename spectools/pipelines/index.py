@@ -121,8 +121,9 @@ OPTIONS = vocabulary(
                help="How many candidates the table lists (default 10)."),
     pixel_size_a=Option(label="Pixel size (Å)", parse=parse_positive_float,
                         flag="--pixel-size", metavar="A",
-                        help="Real-space pixel size of the segments the spectrum was computed "
-                             "from, for a spectrum without its JSON sidecar."),
+                        help="Real-space pixel size in Å of the segments the spectrum was "
+                             "computed from, for a spectrum without its JSON sidecar (for "
+                             "particle metadata: of the images, overriding the metadata)."),
     axis=Option(label="Helical axis of the spectrum", kind="choice", choices=AXES,
                 help="For a spectrum without its JSON sidecar: vertical (layer lines "
                      "horizontal; spectools' default) or horizontal."),
@@ -214,6 +215,32 @@ class IndexResult:
     observation: object
     confidence: dict
     notes: list
+    lines: object = None
+
+    def rank_of(self, rise_a, twist_deg, csym, rise_rtol=0.02, twist_tol_deg=1.0):
+        """Where a known lattice ranks: ``(rank, how)``, or ``(None, None)`` when not listed.
+
+        ``how`` is ``"lattice"`` (the candidate or one of its equivalents is
+        that lattice, either hand, within the tolerances) or ``"same lines"``
+        (its lines in the visible band are the candidate's, within a line
+        width and with the same orders: the spectrum cannot tell them apart).
+        """
+        for c in self.candidates:
+            if c.matches(rise_a, twist_deg, csym, rise_rtol, twist_tol_deg):
+                return c.rank, "lattice"
+        if self.lines is None:
+            return None, None
+        wanted = indexing.predicted_lines(self.lines, rise_a, float(indexing.fold_twist(
+            twist_deg, csym)), csym)
+        for c in self.candidates:
+            lattices = [(c.rise_a, c.twist_deg, c.csym)] + [
+                (e["rise_a"], e["twist_deg"], e["csym"]) for e in c.equivalents
+                if e["relation"].startswith("same lines")]
+            if any(indexing.same_predictions(indexing.predicted_lines(self.lines, *lattice),
+                                             wanted, self.lines.coincidence)
+                   for lattice in lattices):
+                return c.rank, "same lines"
+        return None, None
 
     def table_lines(self):
         """The ranked table as printed."""
@@ -296,7 +323,7 @@ def index_spectrum(spectrum, pixel_size_a: float, options: IndexOptions, *,
     confidence = _confidence(candidates, lines, observation)
     notes = _notes(candidates, confidence, observation, options)
     return IndexResult(candidates=candidates[:options.top], observation=observation,
-                       confidence=confidence, notes=notes)
+                       confidence=confidence, notes=notes, lines=lines)
 
 
 def check_diameter(diameter_a, box_px, pixel_size_a):
@@ -363,7 +390,7 @@ def _candidates(lines, options):
 
 
 def _rows(scores, index):
-    fields = ("orders", "indices", "signed", "compatibility")
+    fields = ("orders", "indices", "signed", "blended", "compatibility")
     return [{name: getattr(scores, name)[i] for name in fields} for i in index]
 
 
