@@ -17,6 +17,15 @@ year = "1970",
 author = "DeRosier, D. J. and Moore, P. B.",
 }
 
+@article{Klug1958,
+title = "Diffraction by helical structures",
+journal = "Acta Cryst.",
+volume = "11",
+pages = "199--213",
+year = "1958",
+author = "Klug, A. and Crick, F. H. C. and Wyckoff, H. W.",
+}
+
 @article{Cochran1952,
 title = "The structure of synthetic polypeptides. I. The transform of atoms on a helix",
 journal = "Acta Cryst.",

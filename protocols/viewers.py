@@ -5,7 +5,9 @@ import os
 from pyworkflow.gui.plotter import Plotter
 from pyworkflow.viewer import DESKTOP_TKINTER, WEB_DJANGO, Viewer
 
-from .protocols import SpectoolsProtAveragedSpectrum, SpectoolsProtThonRings
+from .constants import INDEX_PNG
+from .protocols import (SpectoolsProtAveragedSpectrum, SpectoolsProtIndexHelical,
+                        SpectoolsProtThonRings)
 
 #: Thon-ring PNGs shown at most in one window.
 MAX_PANELS = 6
@@ -13,9 +15,10 @@ MAX_PANELS = 6
 
 class SpectoolsPngViewer(Viewer):
     """Shows the averaged spectrum's PNG (with the predicted layer lines when an
-    overlay was asked for) and the per-class PNGs, or the Thon-ring PNGs."""
+    overlay was asked for) and the per-class PNGs, the symmetry candidates'
+    PNG (the spectrum with the lines of the three best), or the Thon-ring PNGs."""
     _label = "spectools spectra (PNG)"
-    _targets = [SpectoolsProtAveragedSpectrum, SpectoolsProtThonRings]
+    _targets = [SpectoolsProtAveragedSpectrum, SpectoolsProtIndexHelical, SpectoolsProtThonRings]
     _environments = [DESKTOP_TKINTER, WEB_DJANGO]
 
     def _visualize(self, obj, **kwargs):
@@ -33,6 +36,9 @@ def png_files(protocol):
         combined = os.path.join(extra, "avgps.png")
         per_class = sorted(glob.glob(os.path.join(extra, "avgps_class*.png")))
         return [f for f in [combined] + per_class if os.path.exists(f)]
+    if isinstance(protocol, SpectoolsProtIndexHelical):
+        path = os.path.join(extra, INDEX_PNG)
+        return [path] if os.path.exists(path) else []
     return sorted(glob.glob(os.path.join(extra, "**", "*_ps.png"), recursive=True))[:MAX_PANELS]
 
 

@@ -37,7 +37,7 @@ clear the ranking is; give --rise when it is known.
 """
 
 #: Extensions read as a spectrum rather than particle metadata.
-SPECTRUM_EXTENSIONS = (".mrc", ".map")
+SPECTRUM_EXTENSIONS = (".mrc", ".mrcs", ".map")
 #: Options of the averaged spectrum computed from metadata.
 SPECTRUM_OPTIONS = ("mask", "tube_diameter_a", "pad", "normalize", "axis_angle",
                     "ctf_correction", "wiener_constant", "interpolation", "skip_missing",
@@ -55,8 +55,9 @@ def add_parser(subparsers):
                 ["diameter_a", "rise_a", "csym"])
     add_options(parser.add_argument_group("the search"), OPTIONS,
                 ["max_csym", "rise_range_a", "twist_range_deg", "band_a", "threshold", "top"])
-    add_options(parser.add_argument_group("a spectrum without its sidecar"), OPTIONS,
-                ["pixel_size_a", "axis"])
+    add_options(parser.add_argument_group("the spectrum: one class of a per-class stack; one "
+                                          "without its JSON sidecar"), OPTIONS,
+                ["spectrum_class", "pixel_size_a", "axis"])
     metadata = parser.add_argument_group(
         "particle metadata: the spectrum computed first (as spectools avgps; the tube mask "
         "defaults to 1.2 x the diameter)")

@@ -49,6 +49,9 @@ SCALE_EXPECTED = 1.2
 SCALE_RANGE = (0.9, 1.7)
 #: Penalty (as a fraction of the best score) of a scale at the end of its range.
 SCALE_PENALTY = 0.25
+#: Weight of the squared Z misfit (in standard uncertainties) of each explained
+#: line: among lattices explaining the same lines, the closest fit ranks first.
+MISFIT_WEIGHT = 0.01
 #: Tolerance around ``s`` times a predicted first maximum: this fraction of it
 #: plus one radius uncertainty.
 RADIAL_TOLERANCE = 0.08
@@ -158,15 +161,15 @@ def equivalent_descriptions(rise_a, twist_deg, csym):
     -------
     list of dict
         ``twist_deg``, ``rise_a``, ``csym`` and ``relation``: the other hand
-        (the power spectrum cannot tell it), and twist ``t - 360/N`` (and its
-        other hand): the same set of subunits, numbered differently.
+        (the power spectrum cannot tell it) and, for ``N > 1``, twist
+        ``t - 360/N`` and its other hand (the same set of subunits, numbered
+        differently; for C1 that is ``t - 360``, left out as obvious).
     """
-    period = 360.0 / csym
-    other = twist_deg - period if twist_deg > 0 else twist_deg + period
-    out = [{"twist_deg": -twist_deg, "relation": "other hand"},
-           {"twist_deg": other, "relation": f"same lattice (twist - 360/{csym})"
-            if twist_deg > 0 else f"same lattice (twist + 360/{csym})"},
-           {"twist_deg": -other, "relation": "same lattice, other hand"}]
+    out = [{"twist_deg": -twist_deg, "relation": "other hand"}]
+    if csym > 1:
+        other = twist_deg - 360.0 / csym
+        out += [{"twist_deg": other, "relation": f"same lattice: twist - 360/{csym}"},
+                {"twist_deg": -other, "relation": "same lattice, other hand"}]
     return [dict(e, rise_a=rise_a, csym=csym) for e in out if e["twist_deg"] != twist_deg]
 
 
@@ -368,9 +371,11 @@ class Scores:
     Attributes
     ----------
     score : ndarray
-        ``(sum_i w_i (2 c_i - 1) - ABSENT_PENALTY * absent) / sum_i w_i``: 1
-        when every line is explained with a compatible order and nothing
-        predicted is missing.
+        ``(sum_i w_i (2 c_i - 1 - MISFIT_WEIGHT c_i chi_i^2) - ABSENT_PENALTY *
+        absent) / sum_i w_i - SCALE_PENALTY * scale_penalty``: 1 when every
+        line is explained with a compatible order, exactly on its predicted
+        Z, nothing predicted is missing and the radial scale is the expected
+        one.
     explained : ndarray of int
         Observed lines explained with a compatible order (``c_i >= 0.5``).
     predicted : ndarray of int
@@ -411,6 +416,7 @@ def score_lattices(lines, u, v, csym):
     parts = {name: np.zeros((count, n_lines), np.int64)
              for name in ("orders", "indices", "signed")}
     parts["blended"] = np.zeros((count, n_lines), bool)
+    misfit = np.zeros((count, n_lines))
     predicted = np.zeros(count, np.int64)
     for n in np.unique(csym):
         rows = np.flatnonzero(csym == n)
@@ -418,6 +424,7 @@ def score_lattices(lines, u, v, csym):
         for start in range(0, len(rows), CHUNK):
             sel = rows[start:start + CHUNK]
             match = _match_lines(lines, u[sel], v[sel], orders)
+            misfit[sel] = match.pop("misfit")
             for name, value in match.items():
                 parts[name][sel] = value
             predicted[sel] = _count_predicted(lines, u[sel], v[sel], orders)
@@ -432,7 +439,8 @@ def score_lattices(lines, u, v, csym):
             + parts["blended"].sum(axis=1))
     absent = np.maximum(predicted - seen, 0)
     total = weight.sum()
-    score = (((weight * (2.0 * c - 1.0)).sum(axis=1) - ABSENT_PENALTY * absent) / total
+    score = (((weight * (2.0 * c - 1.0)).sum(axis=1) - ABSENT_PENALTY * absent
+              - MISFIT_WEIGHT * (weight * c * misfit).sum(axis=1)) / total
              - SCALE_PENALTY * scale_penalty(raw_scale))
     return Scores(score=score, explained=(c >= 0.5).sum(axis=1), predicted=predicted,
                   absent=absent, compatibility=c, scale=scale, **parts)
@@ -450,7 +458,9 @@ def _match_lines(lines, u, v, orders):
     error = residual - m * u[:, None, None]        # observed - predicted
     tolerance = lines.tolerance[None, :, None]
     hit = np.abs(error) <= tolerance
-    near = np.abs(error) <= lines.resolution
+    # blends are of lines that can be seen: orders whose first maximum is in the band
+    visible = first_maximum_radius(orders, lines.diameter_a) <= lines.visible_r
+    near = (np.abs(error) <= lines.resolution) & visible[None, None, :]
     any_hit = hit.any(axis=2)
     below = np.where(near & (error > 0), error, np.inf).min(axis=2)
     above = np.where(near & (error < 0), -error, np.inf).min(axis=2)
@@ -460,9 +470,11 @@ def _match_lines(lines, u, v, orders):
     matched = any_hit | blended
     signed = orders[first]
     index = np.take_along_axis(m, first[..., None], axis=2)[..., 0].astype(np.int64)
+    residual = np.take_along_axis(error, first[..., None], axis=2)[..., 0]
+    misfit = np.where(any_hit, (residual / lines.z_sd[None, :]) ** 2, 0.0)
     return {"orders": np.where(matched, np.abs(signed), -1),
             "indices": np.where(matched, index, 0), "signed": np.where(matched, signed, 0),
-            "blended": blended}
+            "blended": blended, "misfit": misfit}
 
 
 def _visible_orders(lines, orders):

@@ -8,13 +8,15 @@ meridian) and whether it has meridional intensity.  Through
 ``R = j'(n,1) / (pi D)`` that radius bounds the lowest Bessel order on the
 line (:func:`spectools.ops.layer_lines.bessel_order_at`).
 
-The method (``conventions/spectra.md``, "Indexing"): the spectrum divided by
-its radial median, minus 1 (excess over the background, in units of it); the
-four quadrants averaged (a helix's spectrum is mirror symmetric about the
-meridian once averaged over azimuths, and Friedel symmetric); smoothed by the
-width of a line; each column's noise measured by the median absolute
-deviation over rows; a line is a local maximum along ``Z`` of the largest
-significance over radii.
+The method (``conventions/spectra.md``, "Indexing"): the background is the
+median of each ring; the spectrum divided by it, minus 1, is the excess in
+units of the background; the four quadrants are averaged (a helix's spectrum
+is mirror symmetric about the meridian once averaged over azimuths, and
+Friedel symmetric) and smoothed by the width of a line; each column's noise
+is the median absolute deviation over rows.  Peaks are the local maxima of
+that significance above the threshold, placed on the excess power
+(spectrum minus background); peaks at one Z are one layer line, whose first
+maximum is its peak nearest the meridian.
 """
 from __future__ import annotations
 
@@ -102,22 +104,18 @@ class Observation:
         return any(line.meridional for line in self.lines)
 
 
-def excess_over_background(spectrum):
-    """``spectrum / radial median - 1``, centred (zero frequency at ``P//2``).
+def radial_background(spectrum):
+    """The median of each one-pixel ring of a centred spectrum, as an image.
 
-    The median of each one-pixel ring is robust to layer lines, which fill a
-    minority of each ring; a ring's median follows the subunits' form factor
-    and the noise, so the result is in units of the local background.
+    The median is robust to layer lines, which fill a minority of each ring;
+    it follows the subunits' form factor and the noise.
     """
     size = spectrum.shape[-1]
     c = size // 2
     y, x = np.mgrid[:size, :size] - c
     ring = np.rint(np.hypot(x, y)).astype(np.int64)
     medians = ndimage.median(spectrum, labels=ring, index=np.arange(ring.max() + 1))
-    background = np.asarray(medians, float)[ring]
-    with np.errstate(divide="ignore", invalid="ignore"):
-        out = np.where(background > 0, spectrum / background - 1.0, 0.0)
-    return out
+    return np.asarray(medians, float)[ring]
 
 
 def folded_quadrant(image):
@@ -177,14 +175,18 @@ def observe_layer_lines(spectrum, pixel_size_a, diameter_a, *, band=None, max_ra
     width = 1.0 if line_width_px is None else float(line_width_px)
     z_lo, z_hi = _band_pixels(band, step, nyquist, width)
     r_hi = min(size // 2 - 1, int(np.floor((max_radius or z_hi * step) / step)))
-    excess = folded_quadrant(excess_over_background(spectrum))
-    smooth = ndimage.gaussian_filter(excess, (width, 1.0), mode="nearest")
-    rows = np.arange(smooth.shape[0])
+    background = radial_background(spectrum)
+    with np.errstate(divide="ignore", invalid="ignore"):
+        ratio = np.where(background > 0, spectrum / background - 1.0, 0.0)
+    # significance from the excess in units of the background; positions from
+    # the excess power itself (dividing by a background that falls with radius
+    # would push maxima outwards)
+    relative, power = (_smoothed(folded_quadrant(image), width)[:, :r_hi + 1]
+                       for image in (ratio, spectrum - background))
+    rows = np.arange(relative.shape[0])
     in_band = (rows >= z_lo) & (rows <= z_hi)
-    sigma = _column_noise(smooth[in_band, :r_hi + 1])
-    smooth = smooth[:, :r_hi + 1]
-    significance = smooth / sigma
-    peaks = _peaks(smooth, significance, z_lo, z_hi, threshold)
+    significance = relative / _column_noise(relative[in_band])
+    peaks = _peaks(power, significance, z_lo, z_hi, threshold)
     r_sd = 1.0 * step
     lines = [_line(group, step, diameter_a, r_sd, width)
              for group in _group_by_row(peaks, max(1.0, 0.75 * width))]
@@ -192,6 +194,11 @@ def observe_layer_lines(spectrum, pixel_size_a, diameter_a, *, band=None, max_ra
     return Observation(lines=lines, fourier_pixel=step, band=(z_lo * step, z_hi * step),
                        max_radius=r_hi * step, diameter_a=float(diameter_a), r_sd=r_sd,
                        resolution=RESOLUTION_WIDTHS * width * step)
+
+
+def _smoothed(image, width):
+    """Smoothed by a line's width along Z and one pixel along R (a matched filter)."""
+    return ndimage.gaussian_filter(image, (width, 1.0), mode="nearest")
 
 
 def _band_pixels(band, step, nyquist, width):
@@ -235,9 +242,11 @@ def _parabola_offset(left, mid, right):
 def _peaks(excess, significance, z_lo, z_hi, threshold):
     """Local maxima of the significance above the threshold, strongest first.
 
-    Each is ``(z, r, significance)`` with ``z`` and ``r`` in pixels, refined
-    to a fraction of a pixel on the excess (the noise level varies with
-    radius, so it would move the maxima).  The radial neighbour of the
+    Each is ``(z, r, significance)`` with ``z`` and ``r`` in pixels: from the
+    maximum of the significance, the nearest maximum of the excess power
+    (climbing along R, then Z), refined to a fraction of a pixel (the noise
+    level and the background vary with radius, so dividing by them moves
+    the maxima outwards).  The radial neighbour of the
     meridian is its mirror image.
     """
     local = ndimage.maximum_filter(significance, size=3, mode="mirror")
@@ -246,16 +255,31 @@ def _peaks(excess, significance, z_lo, z_hi, threshold):
     found[z_hi + 1:] = False
     out = []
     for zi, ri in zip(*np.nonzero(found)):
-        column, row = excess[:, ri], excess[zi]
-        up = column[zi + 1] if zi + 1 < len(column) else column[zi]
-        z = zi + _parabola_offset(column[zi - 1], column[zi], up)
-        if ri == 0:
+        rj = _climb(excess[zi], ri)
+        zj = _climb(excess[:, rj], zi)
+        column, row = excess[:, rj], excess[zj]
+        up = column[zj + 1] if zj + 1 < len(column) else column[zj]
+        z = zj + _parabola_offset(column[zj - 1], column[zj], up)
+        if rj == 0:
             r = 0.0
         else:
-            right = row[ri + 1] if ri + 1 < len(row) else row[ri]
-            r = ri + _parabola_offset(row[ri - 1], row[ri], right)
+            right = row[rj + 1] if rj + 1 < len(row) else row[rj]
+            r = rj + _parabola_offset(row[rj - 1], row[rj], right)
         out.append((float(z), float(r), float(significance[zi, ri])))
     return sorted(out, key=lambda peak: -peak[2])
+
+
+def _climb(profile, index):
+    """The local maximum of ``profile`` reached by climbing from ``index`` (0 mirrors 1)."""
+    while True:
+        left = profile[index - 1] if index > 0 else profile[1]
+        right = profile[index + 1] if index + 1 < len(profile) else -np.inf
+        if right > profile[index] and right >= left:
+            index += 1
+        elif left > profile[index] and index > 0:
+            index -= 1
+        else:
+            return index
 
 
 def _group_by_row(peaks, tolerance_px):

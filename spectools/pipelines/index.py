@@ -47,7 +47,7 @@ from ..ops.layer_lines import layer_lines
 from ..particles import ParticleTable
 from ..plots import candidates_png
 from .options import Option, vocabulary
-from .parsing import parse_positive_float, parse_positive_int, parse_range
+from .parsing import parse_nonnegative_int, parse_positive_float, parse_positive_int, parse_range
 from .sidecar import read_sidecar, sidecar, write_sidecar
 
 #: Helical axis of an input spectrum.
@@ -73,6 +73,7 @@ class IndexOptions:
     band_a: Optional[tuple] = None
     threshold: float = DEFAULT_THRESHOLD
     top: int = 10
+    spectrum_class: Optional[int] = None
     pixel_size_a: Optional[float] = None
     axis: Optional[str] = None
 
@@ -119,6 +120,11 @@ OPTIONS = vocabulary(
                           "deviations of the background-subtracted spectrum (default 6)."),
     top=Option(label="Candidates listed", kind="int", parse=parse_positive_int, metavar="N",
                help="How many candidates the table lists (default 10)."),
+    spectrum_class=Option(label="Class", kind="int", parse=parse_nonnegative_int,
+                          metavar="K",
+                          help="For a stack of per-class spectra (OUT_classes.mrcs of "
+                               "'spectools avgps'): the class to index, numbered as in the "
+                               "input's software."),
     pixel_size_a=Option(label="Pixel size (Å)", parse=parse_positive_float,
                         flag="--pixel-size", metavar="A",
                         help="Real-space pixel size in Å of the segments the spectrum was "
@@ -381,7 +387,7 @@ def _candidates(lines, options):
     scores = indexing.score_lattices(lines, u, v, csym)
     best = np.argsort(-scores.score, kind="stable")[:REFINED]
     u, v, csym, cov = _refined(lines, u[best], v[best], csym[best], _rows(scores, best),
-                               options.rise_a is not None)
+                               options.rise_a is not None, scores.score[best])
     keep = _inside_ranges(u, v, csym, rise_range, twist_range)
     u, v, csym, cov = u[keep], v[keep], csym[keep], cov[keep]
     scores = indexing.score_lattices(lines, u, v, csym)
@@ -394,19 +400,28 @@ def _rows(scores, index):
     return [{name: getattr(scores, name)[i] for name in fields} for i in index]
 
 
-def _refined(lines, u, v, csym, rows, fixed_rise):
-    """Each candidate refined twice (the assignment may change after the first fit)."""
-    cov = np.zeros((len(u), 2, 2))
-    u, v = u.copy(), v.copy()
+def _refined(lines, u, v, csym, rows, fixed_rise, score):
+    """Each candidate refined by least squares (twice: the assignment may change after a fit).
+
+    A refinement is kept unless it lowers the score.  The covariance is
+    that of the fit on the lines the kept lattice explains.
+    """
+    best_u, best_v, best_score = u.copy(), v.copy(), np.asarray(score, float).copy()
+    cur_u, cur_v = u.copy(), v.copy()
     for _ in range(2):
         for k in range(len(u)):
-            u[k], v[k], cov[k] = indexing.refine_lattice(lines, u[k], v[k], csym[k], rows[k],
-                                                         fixed_rise)
-        twist = indexing.fold_twist(360.0 * v / u, csym)
-        v = twist / 360.0 * u
-        scores = indexing.score_lattices(lines, u, v, csym)
+            cur_u[k], cur_v[k], _ = indexing.refine_lattice(lines, cur_u[k], cur_v[k], csym[k],
+                                                            rows[k], fixed_rise)
+        cur_v = indexing.fold_twist(360.0 * cur_v / cur_u, csym) / 360.0 * cur_u
+        scores = indexing.score_lattices(lines, cur_u, cur_v, csym)
+        better = scores.score >= best_score - 1e-9      # ties: the fitted values
+        best_u[better], best_v[better] = cur_u[better], cur_v[better]
+        best_score = np.maximum(best_score, scores.score)
         rows = _rows(scores, range(len(u)))
-    return u, v, csym, cov
+    final = _rows(indexing.score_lattices(lines, best_u, best_v, csym), range(len(u)))
+    cov = np.stack([indexing.refine_lattice(lines, best_u[k], best_v[k], csym[k], final[k],
+                                            fixed_rise)[2] for k in range(len(u))])
+    return best_u, best_v, csym, cov
 
 
 def _inside_ranges(u, v, csym, rise_range, twist_range):
@@ -419,8 +434,8 @@ def _merged(lines, u, v, csym, cov, scores, order, top):
     """Merge duplicates and lattices with the same predicted lines; rank what is left.
 
     ``order`` is best first, so each group's representative is its best
-    lattice.  Duplicates (the same lattice to within 0.5% in rise and 0.3°
-    in twist) are dropped; lattices whose lines in the visible band equal a
+    lattice.  Duplicates (the same lattice to within 1% in rise and 0.5° in
+    twist) are dropped; lattices whose lines in the visible band equal a
     group's join it as equivalents.
     """
     groups = []                      # (index, predicted lines, merged indices)
@@ -428,7 +443,7 @@ def _merged(lines, u, v, csym, cov, scores, order, top):
     for k in order:
         rise, twist = indexing.rise_twist(u[k], v[k])
         here = (rise, twist, int(csym[k]))
-        if any(indexing.same_lattice(other, here, 0.005, 0.3) for other in seen):
+        if any(indexing.same_lattice(other, here) for other in seen):
             continue
         predicted = indexing.predicted_lines(lines, rise, twist, int(csym[k]))
         group = next((g for g in groups if indexing.same_predictions(
@@ -623,6 +638,11 @@ def _remove(files):
 def read_spectrum(path, options: IndexOptions = IndexOptions()):
     """A spectrum and what its sidecar says about it.
 
+    ``path`` is a spectrum written by ``spectools avgps`` (``OUT.mrc``, its
+    sidecar ``OUT.json``), or its per-class stack (``OUT_classes.mrcs``, the
+    same sidecar) with ``options.spectrum_class`` naming the class; any other
+    square image needs ``options.pixel_size_a``.
+
     Returns
     -------
     spectrum : ndarray
@@ -633,18 +653,19 @@ def read_spectrum(path, options: IndexOptions = IndexOptions()):
     Raises
     ------
     SpectoolsError
-        Not a single square image; no sidecar and no pixel size given.
+        Not square; a stack without a class, or a class it lacks; no sidecar
+        and no pixel size given; a sidecar describing another size.
     """
     path = Path(path)
     header = stack_header(path)
-    if header.n != 1 or header.nx != header.ny:
-        raise SpectoolsError(f"a spectrum is one square image, not {header.n} of "
-                             f"{header.nx}x{header.ny}", path)
-    spectrum = np.asarray(open_stack(path)[0], float)
-    side_path = path.with_suffix(".json")
+    if header.nx != header.ny:
+        raise SpectoolsError(f"a spectrum is square, not {header.nx}x{header.ny}", path)
+    side_path = sidecar_path(path)
     content = read_sidecar(side_path)
     if content is not None and content.get("command") != "avgps":
         content = None
+    frame = _frame(path, header.n, content, options.spectrum_class)
+    spectrum = np.asarray(open_stack(path)[frame], float)
     if content is None:
         if not options.pixel_size_a:
             raise SpectoolsError("has no averaged-spectrum sidecar (.json) beside it to give "
@@ -659,10 +680,38 @@ def read_spectrum(path, options: IndexOptions = IndexOptions()):
     if padded != header.nx:
         raise SpectoolsError(f"the sidecar {side_path.name} describes a {padded}-pixel spectrum "
                              f"but the file holds {header.nx} pixels", path)
+    counts = content.get("segments_per_class", {})
+    if header.n > 1:
+        counts = {str(options.spectrum_class): counts.get(str(options.spectrum_class))}
     return spectrum, {"pixel_size_a": float(pixel), "axis": options.axis or content["axis"],
-                      "box_px": box, "pad": padded / box, "segments": content.get("segments"),
-                      "classes": list(content.get("segments_per_class", {})),
-                      "sidecar": str(side_path)}
+                      "box_px": box, "pad": padded / box,
+                      "segments": sum(v for v in counts.values() if v) or None,
+                      "classes": [int(k) for k in counts], "sidecar": str(side_path)}
+
+
+def sidecar_path(path):
+    """The sidecar of a spectrum: ``OUT.json`` for ``OUT.mrc`` and for ``OUT_classes.mrcs``."""
+    path = Path(path)
+    stem = path.stem
+    if path.suffix.lower() == ".mrcs" and stem.endswith("_classes"):
+        stem = stem[:-len("_classes")]
+    return path.with_name(stem + ".json")
+
+
+def _frame(path, count, content, spectrum_class):
+    """Which image of ``path`` to index (0 for a single spectrum)."""
+    if count == 1:
+        return 0
+    if spectrum_class is None:
+        raise SpectoolsError(f"holds {count} spectra (one per class): say which class to "
+                             "index", path, hint=Hint("spectrum_class", None,
+                                                      "name the class"))
+    classes = (sorted(int(k) for k in content.get("segments_per_class", {}))
+               if content else list(range(count)))
+    if spectrum_class not in classes or len(classes) != count:
+        raise SpectoolsError(f"has no spectrum of class {spectrum_class} (classes "
+                             f"{', '.join(map(str, classes))})", path)
+    return classes.index(spectrum_class)
 
 
 # ----------------------------------------------------------------- writing
