@@ -43,7 +43,7 @@ from ..io.atomic import OutputSet, check_not_input
 from ..io.stacks import open_stack, stack_header
 from ..ops import indexing
 from ..ops.layer_line_search import DEFAULT_THRESHOLD, observe_layer_lines
-from ..ops.layer_lines import layer_lines
+from ..ops.layer_lines import first_maximum_radius
 from ..particles import ParticleTable
 from ..plots import candidates_png
 from .options import Option, vocabulary
@@ -154,6 +154,10 @@ class Candidate:
     explained, predicted, observed : int
         Observed lines explained with a compatible order; distinct lines
         predicted in the visible band; lines observed.
+    effective_diameter_a : float
+        The diameter at which the assigned orders put their first maxima
+        where they were observed (the given diameter over the fitted radial
+        scale): where the density of the helix lies.
     equivalents : list of dict
         Other descriptions: the other hand, twist ± 360/N (the same lattice),
         and other lattices that predict the same lines in the visible band
@@ -173,6 +177,7 @@ class Candidate:
     explained: int
     predicted: int
     observed: int
+    effective_diameter_a: float
     equivalents: list
     assignments: list
 
@@ -477,7 +482,9 @@ def _candidate(rank, lines, u, v, csym, cov, scores, k, merged):
     return Candidate(rank=rank, rise_a=float(rise), twist_deg=float(twist), csym=n,
                      rise_sd_a=rise_sd, twist_sd_deg=twist_sd, score=float(scores.score[k]),
                      explained=int(scores.explained[k]), predicted=int(scores.predicted[k]),
-                     observed=len(lines.z), equivalents=equivalents, assignments=assignments)
+                     observed=len(lines.z),
+                     effective_diameter_a=float(lines.diameter_a / scores.scale[k]),
+                     equivalents=equivalents, assignments=assignments)
 
 
 def _confidence(candidates, lines, observation):
@@ -719,7 +726,7 @@ def _frame(path, count, content, spectrum_class):
 #: Columns of the CSV table.
 CSV_COLUMNS = ("rank", "twist_deg", "rise_a", "csym", "pitch_a", "units_per_turn", "score",
                "lines_explained", "lines_predicted", "lines_observed", "twist_sd_deg",
-               "rise_sd_a", "equivalents")
+               "rise_sd_a", "effective_diameter_a", "equivalents")
 
 
 def candidates_csv(candidates):
@@ -732,7 +739,7 @@ def candidates_csv(candidates):
                          _finite_text(c.pitch_a, ".3f"), _finite_text(c.units_per_turn, ".4f"),
                          f"{c.score:.4f}", c.explained, c.predicted, c.observed,
                          f"{c.twist_sd_deg:.4f}", f"{c.rise_sd_a:.4f}",
-                         equivalents_text(c.equivalents)])
+                         f"{c.effective_diameter_a:.1f}", equivalents_text(c.equivalents)])
     return buffer.getvalue()
 
 
@@ -776,19 +783,34 @@ def _results(result, info):
 
 
 def _write_png(path, result, spectrum, info, options):
-    """The spectrum three times, with the predicted lines of the first three candidates."""
+    """The spectrum three times, with the predicted lines of the first three candidates.
+
+    Each candidate's lines are those the score counted: in the visible band,
+    lines within a line width merged, labelled with their lowest order.
+    """
     obs = result.observation
     limit = min(0.5 / info["pixel_size_a"],
                 1.25 * max(max(np.hypot(line.z, line.first_max_r) for line in obs.lines),
                            obs.band[0]))
-    max_order = max(6, int(max(line.order_bound for line in obs.lines)) + 2)
     panels = []
     for c in result.candidates[:DRAWN]:
-        overlay = layer_lines(c.twist_deg, c.rise_a, c.csym, obs.diameter_a,
-                              max_frequency=limit, max_order=max_order)
         panels.append((f"#{c.rank}: twist {c.twist_deg:.2f}°, rise {c.rise_a:.2f} Å, "
                        f"C{c.csym}\nscore {c.score:.2f}, lines {c.explained}/{c.predicted}/"
-                       f"{c.observed}", overlay))
+                       f"{c.observed}", overlay_of(result.lines, c)))
     image = spectrum if info["axis"] == "vertical" else spectrum.T
     candidates_png(path, image, info["pixel_size_a"], panels, limit=limit,
                    observed=[line.z for line in obs.lines])
+
+
+def overlay_of(lines, candidate):
+    """A candidate's predicted lines in the visible band, as overlay entries (both signs of Z).
+
+    First maxima are drawn at the candidate's effective diameter, where the
+    orders it assigns put them on the data.
+    """
+    out = []
+    for z, order, n, m in indexing.predicted_lines(lines, candidate.rise_a, candidate.twist_deg,
+                                                   candidate.csym):
+        r = float(first_maximum_radius(order, candidate.effective_diameter_a))
+        out += [{"z": z, "n": n, "m": m, "r": r}, {"z": -z, "n": -n, "m": -m, "r": r}]
+    return out

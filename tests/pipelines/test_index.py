@@ -11,10 +11,10 @@ import dataclasses
 import json
 
 import matplotlib.image
-import mrcfile
 import numpy as np
 import pytest
 
+from helpers.errors import cli_fails
 from helpers.helices import PIXEL_SIZE_A, PROOF_HELICES, outer_diameter, simulated_spectrum
 from spectools.cli.main import main
 from spectools.errors import SpectoolsError
@@ -239,13 +239,7 @@ def test_bad_input(capsys, tmp_path, spectra):
     before = sorted(p.name for p in tmp_path.iterdir())
 
     def fails(*argv):
-        try:
-            code = main([str(a) for a in argv])
-        except SystemExit as exc:
-            code = exc.code
-        err = capsys.readouterr().err
-        assert code == 2 and len(err.strip().splitlines()) == 1, err
-        return err
+        return cli_fails(capsys, *argv)
 
     err = fails("index", bare, "--diameter", 72)
     assert str(bare) in err and "--pixel-size" in err
