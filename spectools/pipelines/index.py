@@ -532,17 +532,22 @@ def _notes(candidates, confidence, observation, options):
 
 @dataclasses.dataclass
 class IndexRun:
-    """What :func:`run_index` did: the result, the files written, the sidecar."""
+    """What :func:`run_index` did: the result, the files written, the sidecar.
+
+    ``spectrum_files`` and ``spectrum_notes`` are those of the spectrum
+    computed first from particles (empty for a spectrum given).
+    """
 
     result: IndexResult
     files: list
     sidecar: dict
     spectrum_files: list
+    spectrum_notes: list = dataclasses.field(default_factory=list)
 
     def report_lines(self):
         """What a front end prints: the table, the notes, the files."""
         lines = self.result.table_lines()
-        lines += [f"  note: {note}" for note in self.result.notes]
+        lines += [f"  note: {note}" for note in self.spectrum_notes + self.result.notes]
         lines += [f"  {path}" for path in self.spectrum_files + self.files]
         return lines
 
@@ -580,11 +585,11 @@ def run_index(source: Union[str, Path, ParticleTable], output=None,
     protect = list(protect)
     if isinstance(source, ParticleTable):
         check_not_input(output, protect)
-        spectrum_path, spectrum_files = _spectrum_from_particles(
+        spectrum_path, spectrum_files, spectrum_notes = _spectrum_from_particles(
             source, output, options, avgps_options, class_averages, protect, front_end,
             context, show_progress)
     else:
-        spectrum_path, spectrum_files = Path(source), []
+        spectrum_path, spectrum_files, spectrum_notes = Path(source), [], []
     check_not_input(output, protect + [spectrum_path])
     try:
         spectrum, info = read_spectrum(spectrum_path, options)
@@ -596,7 +601,8 @@ def run_index(source: Union[str, Path, ParticleTable], output=None,
     except SpectoolsError:
         _remove(spectrum_files)
         raise
-    return IndexRun(result=result, files=files, sidecar=content, spectrum_files=spectrum_files)
+    return IndexRun(result=result, files=files, sidecar=content, spectrum_files=spectrum_files,
+                    spectrum_notes=spectrum_notes)
 
 
 def _output_path(source, output):
@@ -615,8 +621,7 @@ def _spectrum_from_particles(table, output, options, avgps_options, class_averag
     """The averaged spectrum of the particles, written beside the output (OUT_avgps.mrc)."""
     from .avgps import AvgpsOptions, run_avgps
 
-    if options.diameter_a is None:
-        check_diameter(None, 1, 1.0)
+    _check_before_computing(table, options)
     classes = table.data["class_number"].nunique() if table.has("class_number") else 1
     if avgps_options is None:
         avgps_options = AvgpsOptions()
@@ -628,10 +633,24 @@ def _spectrum_from_particles(table, output, options, avgps_options, class_averag
     done = run_avgps(table, target, avgps_options, class_averages=class_averages,
                      protect=protect, front_end=front_end, context=context,
                      show_progress=show_progress)
+    notes = [f"spectrum: {note}" for note in done.notes]
     if classes > 1:
-        done.notes.append(f"the spectrum combines {classes} classes: index one class at a "
-                          "time unless they share one symmetry")
-    return target, done.files
+        notes.append(f"the spectrum combines {classes} classes: index one class at a time "
+                     "unless they share one symmetry")
+    return target, done.files, notes
+
+
+def _check_before_computing(table, options):
+    """Refuse before computing a spectrum: no diameter, one wider than the box, a bad band."""
+    if options.diameter_a is None:
+        check_diameter(None, 1, 1.0)
+    _band(options.band_a)
+    try:
+        box, pixel = table.box_px, table.pixel_size_a
+    except (SpectoolsError, KeyError, ValueError):   # not known before the stacks are read
+        return
+    if box and pixel and np.isfinite(pixel):
+        check_diameter(options.diameter_a, int(box), float(pixel))
 
 
 def _remove(files):

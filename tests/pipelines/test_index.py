@@ -216,6 +216,10 @@ def test_cli_from_metadata_and_per_class_stack(capsys, tmp_path):
     first = dict(zip(*[line.split(",") for line in out.read_text().splitlines()[:2]]))
     assert first["csym"] == "4" and float(first["rise_a"]) == pytest.approx(18.0, rel=0.01)
     assert (tmp_path / "class2_avgps.mrc").exists() and (tmp_path / "class2_avgps.json").exists()
+    # refused before any spectrum is computed
+    assert "wider than the box" in cli_fails(capsys, "index", paths["relion"], "--diameter",
+                                             "400", "-o", tmp_path / "wide.csv")
+    assert not list(tmp_path.glob("wide*"))
     # the per-class stack of an avgps run: pick the class
     stack = tmp_path / "both.mrc"
     assert main(["avgps", str(paths["relion"]), "-o", str(stack), "--per-class",
