@@ -40,7 +40,7 @@ class SpectoolsProtIndexHelical(SpectoolsProtocol):
     _possibleOutputs = {}
     _inputName = "inputSpectrum"
     _vocabulary = OPTIONS
-    _references = ["spectools", "Cochran1952", "Klug1958", "DeRosier1970"]
+    _references = ["Cochran1952", "Klug1958", "DeRosier1970"]
 
     # --------------------------- DEFINE param functions ----------------------
     def _defineParams(self, form):
