@@ -27,6 +27,16 @@ author = "DeRosier, D. J. and Moore, P. B.",
 doi = "https://doi.org/10.1016/0022-2836(70)90036-7",
 }
 
+@article{Klug1958,
+title = "Diffraction by helical structures",
+journal = "Acta Cryst.",
+volume = "11",
+pages = "199--213",
+year = "1958",
+author = "Klug, A. and Crick, F. H. C. and Wyckoff, H. W.",
+doi = "https://doi.org/10.1107/S0365110X58000517",
+}
+
 @article{Cochran1952,
 title = "The structure of synthetic polypeptides. I. The transform of atoms on a helix",
 journal = "Acta Cryst.",

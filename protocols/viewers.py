@@ -11,8 +11,9 @@ import os
 from pyworkflow.gui.plotter import Plotter
 from pyworkflow.viewer import DESKTOP_TKINTER, WEB_DJANGO, Viewer
 
-from .constants import AVGPS_PNG, PLUGIN_LABEL
-from .protocols import SpectoolsProtAveragedSpectrum, SpectoolsProtThonRings
+from .constants import AVGPS_PNG, INDEX_PNG, PLUGIN_LABEL
+from .protocols import (SpectoolsProtAveragedSpectrum, SpectoolsProtIndexHelical,
+                        SpectoolsProtThonRings)
 
 #: The largest window the viewer opens, pixels (a 1600 x 900 screen with its frame).
 MAX_WIDTH_PX, MAX_HEIGHT_PX = 1500, 850
@@ -23,10 +24,11 @@ DPI = 100
 
 class SpectoolsPngViewer(Viewer):
     """Shows the averaged spectrum's PNG (with the predicted layer lines when an
-    overlay was asked for), the layer-line profile and the per-class PNGs, or
+    overlay was asked for), the layer-line profile and the per-class PNGs, the
+    symmetry candidates' PNG (the spectrum with the lines of the three best), or
     the Thon-ring PNGs, one at a time."""
     _label = "spectools spectra (PNG)"
-    _targets = [SpectoolsProtAveragedSpectrum, SpectoolsProtThonRings]
+    _targets = [SpectoolsProtAveragedSpectrum, SpectoolsProtIndexHelical, SpectoolsProtThonRings]
     _environments = [DESKTOP_TKINTER, WEB_DJANGO]
 
     def _visualize(self, obj, **kwargs):
@@ -48,6 +50,9 @@ def png_files(protocol):
             number = os.path.basename(path)[len(stem) + len("_class"):-len(".png")]
             found.append((f"class {int(number)}", path))
         return [(caption, path) for caption, path in found if os.path.exists(path)]
+    if isinstance(protocol, SpectoolsProtIndexHelical):
+        path = os.path.join(extra, INDEX_PNG)
+        return [("symmetry candidates", path)] if os.path.exists(path) else []
     paths = sorted(glob.glob(os.path.join(extra, "**", "*_ps.png"), recursive=True))
     return [(os.path.basename(path)[:-len("_ps.png")], path) for path in paths]
 

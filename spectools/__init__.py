@@ -16,8 +16,8 @@ The package is layered; each layer imports only from the layers before it
 ``formats``
     Readers and writers that map each package's metadata to and from the table.
 ``pipelines``
-    The jobs (averaged spectrum, aligned stack, Thon rings, conversion,
-    description), streaming over stacks, with the one description of every
+    The jobs (averaged spectrum, symmetry candidates, aligned stack, Thon
+    rings, conversion, description), streaming over stacks, with the one description of every
     option that the front ends show.
 ``simulate`` and ``plots`` (beside ``pipelines``)
     Simulators with exact ground truth; the pictures people look at.
@@ -38,10 +38,12 @@ from .particles import ParticleTable  # noqa: E402
 from .pipelines.aligned_stack import StackOptions, run_stack  # noqa: E402
 from .pipelines.avgps import AvgpsOptions, run_avgps  # noqa: E402
 from .pipelines.convert import ConvertOptions, run_convert  # noqa: E402
+from .pipelines.index import IndexOptions, run_index  # noqa: E402
+from .pipelines.index import index_spectrum as index  # noqa: E402
 from .pipelines.inputs import checked_table, select  # noqa: E402
 from .pipelines.thon import ThonOptions, run_thon  # noqa: E402
 
 __all__ = ["SpectoolsError", "Hint", "ParticleTable", "CTF", "read_particles",
            "write_particles", "checked_table", "select", "AvgpsOptions", "run_avgps",
            "StackOptions", "run_stack", "ThonOptions", "run_thon", "ConvertOptions",
-           "run_convert", "__version__"]
+           "run_convert", "IndexOptions", "run_index", "index", "__version__"]

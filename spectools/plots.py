@@ -80,44 +80,110 @@ def spectrum_figure(spectrum, pixel_size_a, *, axis="vertical", title="", overla
         Resolutions (Å) drawn as dashed circles.
     """
     plt = _pyplot()
-    size = spectrum.shape[-1]
     nyquist = 0.5 / pixel_size_a
-    step = 1.0 / (size * pixel_size_a)
-    lo_edge = -(size // 2 + 0.5) * step
-    hi_edge = (size - size // 2 - 0.5) * step
-    logp, (vmin, vmax) = display_scale(spectrum, centre_radius_px)
     fig, ax = plt.subplots(figsize=(7.2, 7.0), dpi=110)
-    # Row 0 (ky most negative) at the bottom: ky increases upwards like y.
-    ax.imshow(logp, cmap="gray", vmin=vmin, vmax=vmax, origin="lower",
-              extent=(lo_edge, hi_edge, lo_edge, hi_edge), interpolation="nearest")
-    ax.set_xlabel("spatial frequency kx (1/Å)")
-    ax.set_ylabel("spatial frequency ky (1/Å)")
+    _draw_spectrum(ax, spectrum, pixel_size_a, centre_radius_px)
     ax.set_title(title or "averaged power spectrum (log scale)", fontsize=10)
     for res in resolution_marks:
         circle = plt.Circle((0, 0), 1.0 / res, fill=False, ls="--", lw=0.7, color="tab:cyan")
         ax.add_patch(circle)
         ax.text(0.7071 / res, 0.7071 / res, f"{res:g} Å", color="tab:cyan", fontsize=7)
     if overlay:
-        # Short ticks centred on each predicted first Bessel maximum, or at the
-        # plot's two edges without a diameter, so the data under them stay visible.
-        label_limit = 4.5 * min((abs(line["z"]) for line in overlay if line["z"]), default=0)
-        for line in overlay:
-            z, r = line["z"], line.get("r")
-            half = 0.025 * nyquist if r is not None else EDGE_MARK * nyquist / 2
-            spots = (sorted({r, -r}) if r is not None
-                     else [-nyquist + half, nyquist - half])
-            for spot in spots:
-                a, b = (spot - half, spot + half)
-                if axis == "vertical":
-                    ax.plot([a, b], [z, z], color="tab:orange", lw=0.8, alpha=0.8)
-                else:
-                    ax.plot([z, z], [a, b], color="tab:orange", lw=0.8, alpha=0.8)
-            if r is not None and 0 <= z <= label_limit:
-                xy = (r, z) if axis == "vertical" else (z, r)
-                ax.annotate(f"n={line['n']}", xy, fontsize=6, color="tab:orange",
-                            xytext=(4, 2), textcoords="offset points")
+        _draw_overlay(ax, overlay, axis, nyquist)
     ax.set_xlim(-nyquist, nyquist)
     ax.set_ylim(-nyquist, nyquist)
+    fig.tight_layout()
+    return fig
+
+
+def _draw_spectrum(ax, spectrum, pixel_size_a, centre_radius_px=3, limit=None):
+    """The log spectrum on ``ax`` with axes in 1/Å (contrast from the part shown)."""
+    size = spectrum.shape[-1]
+    step = 1.0 / (size * pixel_size_a)
+    lo_edge = -(size // 2 + 0.5) * step
+    hi_edge = (size - size // 2 - 0.5) * step
+    shown = spectrum
+    if limit is not None:
+        # contrast from the region shown, not from the noise outside it
+        half = min(size // 2, int(np.ceil(limit / step)) + 1)
+        c = size // 2
+        shown = spectrum[c - half:c + half, c - half:c + half]
+        lo_edge, hi_edge = -(half + 0.5) * step, (half - 0.5) * step
+    logp, (vmin, vmax) = display_scale(shown, centre_radius_px)
+    # Row 0 (ky most negative) at the bottom: ky increases upwards like y.
+    ax.imshow(logp, cmap="gray", vmin=vmin, vmax=vmax, origin="lower",
+              extent=(lo_edge, hi_edge, lo_edge, hi_edge), interpolation="nearest")
+    ax.set_xlabel("spatial frequency kx (1/Å)")
+    ax.set_ylabel("spatial frequency ky (1/Å)")
+
+
+def _draw_overlay(ax, overlay, axis, extent, label_limit=None, both_sides=True):
+    """Predicted layer lines: short ticks on each first Bessel maximum, with their order.
+
+    Ticks centred on each predicted first maximum (or at the plot's two
+    edges without a diameter) leave the data under them visible; with
+    ``both_sides=False`` only the maxima at positive radius are drawn.
+    """
+    if label_limit is None:
+        label_limit = 4.5 * min((abs(line["z"]) for line in overlay if line["z"]), default=0)
+    for line in overlay:
+        z, r = line["z"], line.get("r")
+        half = 0.025 * extent if r is not None else EDGE_MARK * extent / 2
+        if r is None:
+            spots = [-extent + half, extent - half] if both_sides else [extent - half]
+        else:
+            spots = sorted({r, -r} if both_sides else {r})
+        for spot in spots:
+            a, b = (spot - half, spot + half)
+            if axis == "vertical":
+                ax.plot([a, b], [z, z], color="tab:orange", lw=0.8, alpha=0.8)
+            else:
+                ax.plot([z, z], [a, b], color="tab:orange", lw=0.8, alpha=0.8)
+        if r is not None and 0 <= z <= label_limit:
+            xy = (r, z) if axis == "vertical" else (z, r)
+            ax.annotate(f"n={line['n']}", xy, fontsize=6, color="tab:orange",
+                        xytext=(4, 2), textcoords="offset points")
+
+
+def candidates_png(path, spectrum, pixel_size_a, panels, **options):
+    """Write :func:`candidates_figure` as a PNG."""
+    save_png(candidates_figure(spectrum, pixel_size_a, panels, **options), path)
+
+
+def candidates_figure(spectrum, pixel_size_a, panels, *, limit=None, observed=()):
+    """One spectrum (helical axis vertical) drawn once per candidate, side by side.
+
+    Parameters
+    ----------
+    spectrum : ndarray, (P, P)
+        Centred, helical axis vertical.
+    pixel_size_a : float
+    panels : list of (str, list of dict)
+        Per candidate: a title and its predicted lines
+        (:func:`spectools.ops.layer_lines.layer_lines`), drawn HILL's way.
+    limit : float, optional
+        Largest frequency shown, 1/Å (default Nyquist).
+    observed : iterable of float
+        Axial frequencies of the observed lines, marked at the left edge
+        (the predictions are drawn on the right half only, so the left
+        half shows the data alone).
+    """
+    plt = _pyplot()
+    limit = limit or 0.5 / pixel_size_a
+    count = max(1, len(panels))
+    fig, axes = plt.subplots(1, count, figsize=(4.6 * count, 5.0), dpi=110, squeeze=False)
+    for ax, (title, overlay) in zip(axes[0], panels or [("no candidate", [])]):
+        _draw_spectrum(ax, spectrum, pixel_size_a, limit=limit)
+        if overlay:
+            _draw_overlay(ax, overlay, "vertical", limit, label_limit=limit, both_sides=False)
+        for z in observed:
+            for sign in (1, -1):
+                ax.plot([-limit, -0.94 * limit], [sign * z] * 2, color="tab:cyan", lw=1.2)
+        ax.set_xlim(-limit, limit)
+        ax.set_ylim(-limit, limit)
+        ax.set_title(title, fontsize=8)
+    fig.suptitle("right: predicted layer lines (orange: first Bessel maxima, order n); left "
+                 "edge: observed lines (cyan)", fontsize=8)
     fig.tight_layout()
     return fig
 

@@ -5,8 +5,9 @@ name across all installed plugins.
 """
 from .protocol_avgps import SpectoolsProtAveragedSpectrum
 from .protocol_import_cryosparc import SpectoolsProtImportCryosparc
+from .protocol_index import SpectoolsProtIndexHelical
 from .protocol_stack import SpectoolsProtAlignedStack
 from .protocol_thon import SpectoolsProtThonRings
 
 __all__ = ["SpectoolsProtAveragedSpectrum", "SpectoolsProtAlignedStack",
-           "SpectoolsProtThonRings", "SpectoolsProtImportCryosparc"]
+           "SpectoolsProtThonRings", "SpectoolsProtImportCryosparc", "SpectoolsProtIndexHelical"]

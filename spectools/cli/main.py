@@ -9,11 +9,12 @@ import sys
 from .. import __version__
 from ..errors import SpectoolsError
 from ..pipelines.options import cli_hint
-from . import avgps, convert, demo, info, simulate, stack, thon
+from . import avgps, convert, demo, index, info, simulate, stack, thon
 
 DESCRIPTION = """\
-spectools: averaged power spectra of aligned helical segments, aligned stacks,
-Thon-ring spectra, and a cryoSPARC / RELION / SPIDER metadata bridge.
+spectools: averaged power spectra of aligned helical segments and their helical
+symmetry candidates, aligned stacks, Thon-ring spectra, and a cryoSPARC /
+RELION / SPIDER metadata bridge.
 
 Run 'spectools COMMAND --help' for the options of each command."""
 
@@ -31,7 +32,7 @@ def build_parser():
     parser.add_argument("--version", action="version", version=f"spectools {__version__}")
     subparsers = parser.add_subparsers(dest="command", metavar="COMMAND",
                                        parser_class=OneLineErrors)
-    for module in (avgps, stack, thon, info, convert, simulate, demo):
+    for module in (avgps, index, stack, thon, info, convert, simulate, demo):
         module.add_parser(subparsers)
     return parser
 

@@ -1,4 +1,6 @@
 """Layer-line theory: where a helix puts its layer lines and their first Bessel maxima."""
+import functools
+
 import numpy as np
 
 
@@ -59,3 +61,43 @@ def layer_line_profile(spectrum, pixel_size_a, axis="vertical"):
     frequency = (np.arange(size) - size // 2) / (size * pixel_size_a)
     intensity = spectrum.sum(axis=1 if axis == "vertical" else 0)
     return frequency, intensity
+
+
+#: Orders tabulated for the inverse of the first-maximum rule.
+_MAX_TABULATED_ORDER = 200
+
+
+@functools.lru_cache(maxsize=1)
+def _first_maximum_table():
+    """``j'(n,1)`` for ``n = 0 .. 200``, with 0 for ``n = 0`` (``J_0²`` peaks on the meridian)."""
+    from scipy.special import jnp_zeros
+
+    values = [0.0] + [float(jnp_zeros(n, 1)[0]) for n in range(1, _MAX_TABULATED_ORDER + 1)]
+    return np.asarray(values)
+
+
+def bessel_first_maximum(order):
+    """``j'(|n|,1)``, the argument of the first maximum of ``J_n`` (0 for ``n = 0``)."""
+    order = np.abs(np.asarray(order, dtype=np.int64))
+    if np.any(order > _MAX_TABULATED_ORDER):
+        raise ValueError(f"Bessel orders above {_MAX_TABULATED_ORDER} are not tabulated")
+    values = _first_maximum_table()[order]
+    return float(values) if values.ndim == 0 else values
+
+
+def first_maximum_radius(order, diameter_a):
+    """Radial frequency (1/Å) of the first maximum of order ``n``: ``j'(|n|,1) / (pi D)``."""
+    return bessel_first_maximum(order) / (np.pi * diameter_a)
+
+
+def bessel_order_at(radius, diameter_a):
+    """The (fractional) order whose first maximum lies at ``radius`` (1/Å) for diameter ``D``.
+
+    The inverse of :func:`first_maximum_radius`, interpolated between
+    integer orders: ``n`` with ``j'(n,1) = pi D R``.  Subunits inside the
+    outer diameter put their maxima further out, so for a line whose first
+    maximum is at ``R`` the lowest order on it is at most this.
+    """
+    table = _first_maximum_table()
+    return np.interp(np.pi * diameter_a * np.asarray(radius, float), table,
+                     np.arange(len(table)), right=np.inf)

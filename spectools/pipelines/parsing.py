@@ -137,6 +137,14 @@ def parse_overlay(text) -> dict:
     return values
 
 
+def parse_range(text) -> tuple:
+    """``'1,60'`` (comma, space or colon) -> ``(1.0, 60.0)``: two finite numbers."""
+    parts = str(text).replace(":", " ").replace(",", " ").split()
+    if len(parts) != 2:
+        raise ValueError(f"not two numbers 'A,B': {text!r}")
+    return tuple(parse_float(v) for v in parts)
+
+
 def parse_resolutions(text) -> tuple:
     """``'10,4.7'`` (commas or spaces) -> ``(10.0, 4.7)``: positive resolutions in Å."""
     values = tuple(parse_float(v) for v in str(text).replace(",", " ").split())

@@ -19,3 +19,16 @@ def raises_one_line(path, match):
             assert message.startswith(f"{path}: ")
             return suppressed
     return Check()
+
+
+def cli_fails(capsys, *argv):
+    """Run ``spectools ARGV``; check it fails with status 2 and one line on stderr; that line."""
+    from spectools.cli.main import main
+
+    try:
+        code = main([str(a) for a in argv])
+    except SystemExit as exc:  # usage errors exit from argparse
+        code = exc.code
+    err = capsys.readouterr().err
+    assert code == 2 and len(err.strip().splitlines()) == 1, err
+    return err

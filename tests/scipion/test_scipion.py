@@ -66,6 +66,7 @@ from pwem.protocols import (ProtImportMicrographs, ProtImportMovies,  # noqa: E4
 from spectools.cli.main import main as spectools_main  # noqa: E402
 from spectools.pipelines.aligned_stack import OPTIONS as STACK_OPTIONS  # noqa: E402
 from spectools.pipelines.avgps import OPTIONS as AVGPS_OPTIONS  # noqa: E402
+from spectools.pipelines.index import OPTIONS as INDEX_OPTIONS  # noqa: E402
 from spectools.pipelines.inputs import OPTICS_OPTIONS, READ_OPTIONS, SELECT_OPTIONS  # noqa: E402
 from spectools.pipelines.thon import OPTIONS as THON_OPTIONS  # noqa: E402
 from spectools.formats import read_particles, write_particles  # noqa: E402
@@ -80,7 +81,8 @@ from helpers.spectrum_measures import axial_profile, peak_position  # noqa: E402
 from spectools_scipion import convert  # noqa: E402
 from spectools_scipion.protocols import (SpectoolsProtAlignedStack,  # noqa: E402
                                          SpectoolsProtAveragedSpectrum,
-                                         SpectoolsProtImportCryosparc, SpectoolsProtThonRings)
+                                         SpectoolsProtImportCryosparc,
+                                         SpectoolsProtIndexHelical, SpectoolsProtThonRings)
 from spectools_scipion.protocols.protocol_base import param_name  # noqa: E402
 from spectools_scipion.viewers import MAX_HEIGHT_PX, MAX_WIDTH_PX, SpectoolsPngViewer  # noqa: E402
 
@@ -91,6 +93,9 @@ FPX = 1.0 / (P * PSIZE)                       # Fourier pixel of the spectra, 1/
 HELIX = Helix(rise_a=15.0, twist_deg=60.0, radius_a=30.0, csym=1, subunit_sigma_a=4.0)
 OTHER = Helix(rise_a=20.0, twist_deg=-100.0, radius_a=30.0, csym=2, subunit_sigma_a=4.0)
 N_PER_CLASS = 20
+# Indexing: noisy segments in a larger box (layer lines of HELIX resolved), and a C4 helix.
+INDEX_BOX = 128
+INDEX_OTHER = Helix(rise_a=18.0, twist_deg=-50.0, radius_a=40.0, csym=4, subunit_sigma_a=4.0)
 TUBE_A = 90.0
 OVERLAY = {"twist": 60.0, "rise": 15.0}
 MIC_PSIZE = 1.0
@@ -99,12 +104,13 @@ CTF = {"defocus_u_a": 16000.0, "defocus_v_a": 14000.0, "defocus_angle_deg": 30.0
 
 
 PROTOCOLS = (SpectoolsProtAveragedSpectrum, SpectoolsProtAlignedStack, SpectoolsProtThonRings,
-             SpectoolsProtImportCryosparc)
+             SpectoolsProtImportCryosparc, SpectoolsProtIndexHelical)
 
 
 #: Every flag of the spectools command line.
 CLI_FLAGS = sorted({o.cli_flag for v in (AVGPS_OPTIONS, STACK_OPTIONS, THON_OPTIONS, READ_OPTIONS,
-                                         SELECT_OPTIONS, OPTICS_OPTIONS) for o in v.values()})
+                                         SELECT_OPTIONS, OPTICS_OPTIONS, INDEX_OPTIONS)
+                     for o in v.values()})
 
 
 def form_params(prot):
@@ -235,7 +241,8 @@ class TestSpectoolsScipion(BaseTest):
         assert "spectools_scipion" in Domain.getPlugins()
         protocols = Domain.getProtocols()
         for name in ("SpectoolsProtAveragedSpectrum", "SpectoolsProtAlignedStack",
-                     "SpectoolsProtThonRings", "SpectoolsProtImportCryosparc"):
+                     "SpectoolsProtThonRings", "SpectoolsProtImportCryosparc",
+                     "SpectoolsProtIndexHelical"):
             assert name in protocols
         assert "SpectoolsPngViewer" in Domain.getViewers()
         from pyworkflow.gui.project.viewprotocols_extra import ProtocolTreeConfig
@@ -254,7 +261,8 @@ class TestSpectoolsScipion(BaseTest):
 
         walk(menus["Protocols SPA"])
         assert found == {"SpectoolsProtAveragedSpectrum", "SpectoolsProtAlignedStack",
-                         "SpectoolsProtThonRings", "SpectoolsProtImportCryosparc"}
+                         "SpectoolsProtThonRings", "SpectoolsProtImportCryosparc",
+                         "SpectoolsProtIndexHelical"}
 
     # ---- conversion
     def test_conversion_follows_pwem_and_reads_the_relion_plugin_form(self):
@@ -446,6 +454,63 @@ class TestSpectoolsScipion(BaseTest):
         self.launchProtocol(prot)
         assert prot.isFinished() and hasattr(prot, "outputSpectrum")
         assert os.stat(prot._getExtraPath("avgps.mrc")).st_mtime_ns == before
+
+    # ---- index helical symmetry
+    def test_index_helical_symmetry_of_the_class_spectra(self):
+        """Noisy segments of two classes (RELION import), their class spectra, then indexing."""
+        folder = self.data / "noisy"
+        _, paths = simulate_dataset(folder, [HELIX, INDEX_OTHER], 40, INDEX_BOX, PSIZE, seed=8,
+                                    noise_sigma=0.5, stack_size=1000, formats=("relion",))
+        imported = self.run_protocol(
+            ProtImportParticles, importFrom=ProtImportParticles.IMPORT_FROM_RELION,
+            starFile=str(paths["relion"]), samplingRate=PSIZE, voltage=300,
+            sphericalAberration=2.7, amplitudeContrast=0.1, objLabel="RELION import (noisy)")
+        spectra = self.run_protocol(
+            SpectoolsProtAveragedSpectrum, inputSet=self.pointer(imported, "outputParticles"),
+            matrixForm=1, tubeDiameter=100.0, numberOfThreads=2, objLabel="avgps (noisy)")
+        prot = self.run_protocol(SpectoolsProtIndexHelical,
+                                 inputSpectrum=self.pointer(spectra, "outputClassSpectra"),
+                                 spectrumClass=1, diameter=72.0, top=5, objLabel="index class 1")
+        extra = Path(prot._getExtraPath())
+        info = json.loads((extra / "index.json").read_text())
+        top = info["candidates"][0]
+        assert top["csym"] == 1 and abs(top["rise_a"] - 15.0) < 0.15
+        assert abs(top["twist_deg"] - 60.0) < 0.5
+        assert info["front_end"] == "scipion" and info["spectrum"]["classes"] == [1]
+        # the same as the command line on the same file
+        out = self.tmp / "index_class1.csv"
+        assert spectools_main(["index", str(Path(spectra._getExtraPath("avgps_classes.mrcs"))),
+                               "--spectrum-class", "1", "--diameter", "72", "--top", "5",
+                               "-o", str(out)]) == 0
+        assert out.read_text() == (extra / "index.csv").read_text()
+        summary = "\n".join(prot.summary())
+        assert "rank | twist (deg) | rise (Å)" in summary and "| C1 |" in summary
+        assert "meridional reflection" in summary
+        assert prot.methods() and "Klug" in " ".join(prot.citations())
+        # the combined spectrum of class 2 alone, as an Image
+        alone = self.run_protocol(
+            SpectoolsProtAveragedSpectrum, inputSet=self.pointer(imported, "outputParticles"),
+            matrixForm=1, classIds="2", tubeDiameter=100.0, perClass=False, profile=False,
+            numberOfThreads=2, objLabel="avgps class 2 (noisy)")
+        prot2 = self.run_protocol(SpectoolsProtIndexHelical,
+                                  inputSpectrum=self.pointer(alone, "outputSpectrum"),
+                                  diameter=92.0, top=5, objLabel="index class 2")
+        top = json.loads(Path(prot2._getExtraPath("index.json")).read_text())["candidates"][0]
+        assert top["csym"] == INDEX_OTHER.csym and abs(top["rise_a"] - INDEX_OTHER.rise_a) < 0.2
+        # the viewer shows the three-panel picture
+        views = SpectoolsPngViewer(project=self.proj, protocol=prot)._visualize(prot)
+        image = views[0].figure.axes[0].images[0].get_array()
+        png = __import__("matplotlib.image", fromlist=["imread"]).imread(extra / "index.png")
+        assert image.shape == png.shape and png.shape[1] > 2.5 * png.shape[0]
+        views[0].close()
+        # validation: no diameter; a class the set lacks
+        bad = self.new(SpectoolsProtIndexHelical,
+                       inputSpectrum=self.pointer(spectra, "outputClassSpectra"), spectrumClass=7)
+        errors = bad.validate()
+        assert any("helix diameter" in e for e in errors), errors
+        assert any("Choose the class" in e for e in errors), errors
+        bad.riseRange.set("60,1,3")
+        assert any("Rise range (Å)" in e for e in bad.validate())
 
     # ---- aligned stack
     def test_aligned_stack_of_cryosparc_import_matches_the_canonical_images(self):
