@@ -11,6 +11,7 @@ import numpy as np
 
 from ..errors import SpectoolsError
 from .atomic import atomic_output
+from .files import regular_file
 
 #: Large datasets have long dtype descriptions; numpy >= 1.24 refuses headers
 #: over 10 000 bytes unless told otherwise (pyem uses 100 000 too).
@@ -26,6 +27,7 @@ def load_cs(path):
         For the compressed CSDAT variant, truncated or corrupted files, and
         arrays that are not one-dimensional structured arrays.
     """
+    regular_file(path)
     try:
         with open(path, "rb") as fh:
             magic = fh.read(6)

@@ -46,6 +46,7 @@ from pathlib import Path
 import numpy as np
 
 from ..errors import SpectoolsError
+from .files import regular_file
 from .frame_source import FrameSource
 from .mrc import read_mrc_layout
 from .positioned import read_at
@@ -86,13 +87,10 @@ def open_frames(path, *, orientation="relion"):
     if orientation not in ORIENTATIONS:
         raise ValueError(f"orientation must be one of {ORIENTATIONS}, not {orientation!r}")
     path = Path(path)
+    regular_file(path, missing="file not found")
     try:
         with open(path, "rb") as handle:
             head = handle.read(4)
-    except FileNotFoundError:
-        raise SpectoolsError("file not found", path) from None
-    except IsADirectoryError:
-        raise SpectoolsError("is a folder, not an image file", path) from None
     except OSError as exc:
         raise SpectoolsError(f"cannot read: {exc.strerror or exc}", path) from None
     if not head:

@@ -36,6 +36,7 @@ import numpy as np
 
 from ..errors import SpectoolsError
 from .atomic import AtomicWriter, atomic_output
+from .files import regular_file
 from .pixel_size import header_pixel_size_a
 from .stats import RunningStats
 
@@ -80,6 +81,7 @@ def _plausible(header):
 
 def _read_overall_header(path):
     """``(header words as float64, byteorder)`` of the file's first header."""
+    regular_file(path, missing="cannot read SPIDER image: no such file")
     try:
         with open(path, "rb") as fh:
             head = fh.read(_HEADER_WORDS * 4)

@@ -1,0 +1,147 @@
+"""What each job's request costs in memory, estimated before anything is allocated.
+
+Sizes the input does not bound (an output box, a padding factor, a target
+pixel size) can ask for more memory than any machine has.  Each job calls
+one function here with its parameters before reading images; the estimate
+is the job's peak (the batches in flight on the worker threads, the
+accumulators, the pictures), and :func:`spectools.io.memory.check_memory`
+refuses a request that does not fit, in one line.  Where a smaller batch
+would fit, the job gets that batch size instead of a refusal.
+
+The coefficients are bytes per pixel of each array the jobs hold at their
+peak, checked against measured peaks (``benchmarks/measure.py`` style, peak
+RSS) so that an estimate is never below what a run takes; the fit is loose
+on purpose: only requests far beyond the machine are refused.
+"""
+from __future__ import annotations
+
+from ..errors import Hint, SpectoolsError
+from ..io.memory import available_memory_bytes, check_memory
+from ..ops.thon_rings import target_size
+
+#: Bytes a float32 image pixel costs through an alignment (the image, its
+#: complex spectrum for the Fourier shears, and their temporaries).
+ALIGN_BYTES_PER_PX = 48
+#: Bytes per output pixel of an aligned stack: the cropped or padded image,
+#: its copy for the writer and the header statistics in float64.
+STACK_OUT_BYTES_PER_PX = 16
+#: Bytes per pixel of a padded segment in the averaged spectrum: the padded
+#: image, its half-plane transform (complex64) and its power.
+AVGPS_PADDED_BYTES_PER_PX = 24
+#: Bytes per pixel of the padded plane held once: the per-class sums
+#: (float64) and the rotations and orientations of the result.
+AVGPS_PLANE_BYTES_PER_PX = 64
+#: Bytes per pixel of a picture: matplotlib's RGBA float copies of an image.
+PICTURE_BYTES_PER_PX = 48
+#: Bytes per pixel of a Thon spectrum after resizing: the interpolation
+#: grid (two float64 planes), the result and the display panel.
+THON_BOX_BYTES_PER_PX = 56
+#: Bytes per pixel of a movie frame in flight: the frame, the corrected sum,
+#: and the Welch tiles' transforms.
+FRAME_BYTES_PER_PX = 24
+#: Fewest pixels a Thon spectrum may be cropped to for a target pixel size.
+MIN_TARGET_PX = 16
+
+
+def batch_that_fits(per_item_bytes, fixed_bytes, in_flight, batch_size, what, hint=None):
+    """The largest batch (at most ``batch_size``) whose peak fits in the available memory.
+
+    Parameters
+    ----------
+    per_item_bytes : float
+        Memory of one item (image) of a batch.
+    fixed_bytes : float
+        Memory held whatever the batch size (accumulators, pictures).
+    in_flight : int
+        Batches held at once (on the worker threads and waiting to be written).
+    batch_size : int
+        The batch size the job would use.
+    what : str
+        The request, for the message.
+
+    Raises
+    ------
+    SpectoolsError
+        When even batches of one item do not fit.
+    """
+    check_memory(fixed_bytes + in_flight * per_item_bytes, what, hint=hint)
+    available = available_memory_bytes()
+    if available is None:
+        return batch_size
+    room = available - fixed_bytes
+    fits = int(room // (in_flight * per_item_bytes)) if per_item_bytes > 0 else batch_size
+    return max(1, min(batch_size, fits))
+
+
+def stack_batch_size(box_in, box_out, workers, batch_size=32):
+    """Images per batch of an aligned stack that fit in memory (refuses when none do)."""
+    per_image = box_in ** 2 * ALIGN_BYTES_PER_PX + box_out ** 2 * STACK_OUT_BYTES_PER_PX
+    return batch_that_fits(per_image, 0, 2 * max(workers, 1) + 1, batch_size,
+                           f"an aligned stack of {box_out}-px images",
+                           hint=Hint("box", purpose="choose a smaller output box"))
+
+
+def avgps_batch_size(box, pad, n_classes, workers, pictures, batch_size=32):
+    """Segments per batch of an averaged spectrum that fit in memory (refuses when none do).
+
+    ``pictures`` is the number of PNGs drawn (each the size of the padded plane).
+    """
+    padded = (box * pad) ** 2
+    fixed = padded * (AVGPS_PLANE_BYTES_PER_PX + 8 * n_classes
+                      + (PICTURE_BYTES_PER_PX if pictures else 0))
+    per_segment = padded * AVGPS_PADDED_BYTES_PER_PX + box ** 2 * ALIGN_BYTES_PER_PX
+    return batch_that_fits(per_segment, fixed, 2 * max(workers, 1) + 1, batch_size,
+                           f"an averaged spectrum padded to {box * pad} px "
+                           f"({n_classes} class{'es' * (n_classes != 1)})",
+                           hint=Hint("pad", purpose="pad less"))
+
+
+def check_thon_memory(frame_shape, spectrum_px, target_px, box, workers):
+    """Refuse a Thon-ring request whose spectrum, once resampled, cannot be held.
+
+    Parameters
+    ----------
+    frame_shape : (int, int)
+        ``(ny, nx)`` of the frames.
+    spectrum_px : int
+        Side of the computed spectrum (the tile, or the box of the whole method).
+    target_px : int
+        Side after cropping or padding to the target pixel size.
+    box : int
+        Side of the written spectrum and its picture.
+    """
+    ny, nx = frame_shape
+    needed = (2 * max(workers, 1) * ny * nx * FRAME_BYTES_PER_PX
+              + spectrum_px ** 2 * 8 * 4 + target_px ** 2 * 8 * 2
+              + box ** 2 * (THON_BOX_BYTES_PER_PX + PICTURE_BYTES_PER_PX))
+    what = (f"a {box}-px Thon spectrum" if target_px <= max(box, spectrum_px)
+            else f"a Thon spectrum padded to {target_px} px for the target pixel size")
+    check_memory(needed, what, hint=Hint("box" if target_px <= max(box, spectrum_px)
+                                         else "target_apix", purpose="ask for less"))
+
+
+
+def check_thon_request(path, frame_shape, pixel_size_a, options):
+    """Refuse a Thon-ring request for ``path`` that leaves too little spectrum or too much.
+
+    Parameters
+    ----------
+    path : path-like
+        The micrograph or movie (named in messages).
+    frame_shape : (int, int)
+    pixel_size_a : float
+        The frames' pixel size (0 when unknown: nothing to check yet).
+    options : ThonOptions
+        ``method``, ``tile``, ``box``, ``target_apix``, ``workers``.
+    """
+    spectrum_px = options.tile if options.method == "welch" else options.box
+    target_px = spectrum_px
+    if options.target_apix and pixel_size_a > 0:
+        target_px = target_size(spectrum_px, pixel_size_a, options.target_apix)
+        if target_px < MIN_TARGET_PX:
+            largest = spectrum_px * pixel_size_a / (MIN_TARGET_PX - 1)
+            raise SpectoolsError(f"a target pixel size of {options.target_apix:g} A leaves "
+                                 f"{target_px} of the spectrum's {spectrum_px} pixels (at least "
+                                 f"{MIN_TARGET_PX}: at most {largest:.4g} A)", path,
+                                 hint=Hint("target_apix", purpose="choose a smaller one"))
+    check_thon_memory(frame_shape, spectrum_px, target_px, options.box, options.workers)
