@@ -113,14 +113,15 @@ class OutputPlan:
 
     def _check_folder(self, folder):
         """Refuse a folder that cannot be made (a file in the way) or written to."""
-        folder = Path(os.path.abspath(folder))
+        folder = Path(folder)
         if folder in self._folders:
             return
         existing = folder
-        while not os.path.lexists(existing) and existing != existing.parent:
+        while not os.path.lexists(existing) and existing.parent != existing:
             existing = existing.parent
-        if not existing.is_dir():
-            raise SpectoolsError(f"cannot create the output folder: {existing} is not a folder",
+        if not os.path.isdir(existing):
+            raise SpectoolsError("cannot be an output folder: it is a file" if existing == folder
+                                 else f"cannot create the output folder: {existing} is a file",
                                  folder)
         if not os.access(existing, os.W_OK | os.X_OK):
             raise SpectoolsError("cannot write in the output folder (permission denied)",

@@ -47,6 +47,9 @@ def regular_file(path, *, missing="no such file"):
         info = os.stat(path)
     except OSError as exc:
         raise SpectoolsError(_stat_problem(exc, missing), path) from None
+    except ValueError:  # a NUL byte: no file can have this name
+        raise SpectoolsError("is not a possible file name (it holds a NUL byte)",
+                             repr(str(path))) from None
     for is_kind, problem in _SPECIAL:
         if is_kind(info.st_mode):
             raise SpectoolsError(problem, path)

@@ -48,6 +48,7 @@ import numpy as np
 from ..errors import SpectoolsError
 from .files import regular_file
 from .frame_source import FrameSource
+from .pixel_values import MAX_PIXEL
 from .mrc import read_mrc_layout
 from .positioned import read_at
 from .tiff import TiffFrames
@@ -169,7 +170,8 @@ def read_reference(path, *, orientation="relion"):
     Raises
     ------
     SpectoolsError
-        Unreadable files, NaN or infinite values.
+        Unreadable files, NaN, infinite or absurd values (see
+        :mod:`spectools.io.pixel_values`).
 
     Notes
     -----
@@ -181,9 +183,10 @@ def read_reference(path, *, orientation="relion"):
         orientation = "stored"
     with open_frames(path, orientation=orientation) as source:
         image = source.read(0)
-    bad = ~np.isfinite(image)
+    bad = ~(np.abs(image) <= MAX_PIXEL)  # NaN compares False
     if bad.any():
         y, x = np.argwhere(bad)[0]
-        raise SpectoolsError(f"reference has {int(bad.sum())} NaN or infinite pixels "
-                             f"(first at x={x}, y={y})", path)
+        raise SpectoolsError(f"reference has {int(bad.sum())} NaN, infinite or absurd pixels "
+                             f"(beyond ±{MAX_PIXEL:.0e}; first at x={x}, y={y}: "
+                             f"{float(image[y, x]):g})", path)
     return image

@@ -39,7 +39,7 @@ from .batches import batch_rows, ordered_map, progress, read_batch
 from .inputs import SKIP_MISSING, OpticsOptions, checked_table, fill_optics, referenced_stacks
 from .limits import stack_batch_size
 from .options import Option, vocabulary
-from .parsing import parse_choice_list, parse_int, parse_positive_int
+from .parsing import parse_choice_list, parse_nonnegative_int, parse_positive_int
 from .sidecar import sidecar, write_sidecar
 from .workers import WORKERS
 
@@ -96,6 +96,10 @@ class StackOptions:
         unknown = [k for k in self.metadata or () if k not in METADATA]
         if unknown:
             raise SpectoolsError(f"unknown metadata {unknown}; choose from {', '.join(METADATA)}")
+        try:
+            parse_nonnegative_int(self.seed)
+        except ValueError as exc:
+            raise SpectoolsError(f"the random seed {exc}") from None
 
 
 OPTIONS = vocabulary(
@@ -129,7 +133,7 @@ OPTIONS = vocabulary(
                          "doc for SPIDER output)."),
     skip_missing=SKIP_MISSING,
     workers=WORKERS,
-    seed=Option(label="Random seed", kind="int", parse=parse_int, expert=True,
+    seed=Option(label="Random seed", kind="int", parse=parse_nonnegative_int, expert=True,
                 help="Seed of the noise fill (the same seed gives the same stack)."),
 )
 

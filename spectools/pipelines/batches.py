@@ -9,7 +9,7 @@ import sys
 import numpy as np
 
 from ..errors import SpectoolsError
-from ..ops.pixel_values import describe_unusable, unusable_images
+from ..io.pixel_values import describe_unusable, unusable_images
 
 
 def read_batch(table, rows, cache):
@@ -19,7 +19,7 @@ def read_batch(table, rows, cache):
     ------
     SpectoolsError
         For images containing NaN, infinity or absurd values (naming stack
-        and image; see :mod:`spectools.ops.pixel_values`).
+        and image; see :mod:`spectools.io.pixel_values`).
     """
     d = table.data
     paths = d["image_path"].to_numpy()[rows]

@@ -23,10 +23,10 @@ def summarize(table):
     out["class_numbering"] = (f"from {table.class_base} ("
                               f"{'cryoSPARC' if table.class_base == 0 else 'RELION/SPIDER'} style)")
     out["classes"] = {str(int(k)): int(v) for k, v in pops.items()}
-    if "class_posterior" in d:
-        post = d["class_posterior"].to_numpy(float)
-        out["class_posterior"] = {"min": float(np.nanmin(post)) if len(post) else None,
-                                  "median": float(np.nanmedian(post)) if len(post) else None}
+    post = d["class_posterior"].to_numpy(float) if "class_posterior" in d else np.array([])
+    post = post[np.isfinite(post)]
+    if len(post):
+        out["class_posterior"] = {"min": float(post.min()), "median": float(np.median(post))}
     if "helical_tube_id" in d:
         key = ["micrograph_name", "helical_tube_id"] if "micrograph_name" in d else \
             ["helical_tube_id"]
@@ -46,6 +46,7 @@ def summarize(table):
     report = check_references(table)
     stacks = report.stacks
     out["stacks"] = {"referenced": int(len(stacks)), "found": int(stacks["exists"].sum()),
+                     "unreadable": int(len(report.unreadable)),
                      "missing": int((~stacks["exists"]).sum()),
                      "missing_particles": int(stacks.loc[~stacks["exists"], "particles"].sum()),
                      "missing_examples": list(stacks.loc[~stacks["exists"], "path"].head(3)),
@@ -88,9 +89,10 @@ def format_summary(s):
             parts.append(f"defocus {c['defocus_range_a'][0]:.0f}-{c['defocus_range_a'][1]:.0f} A")
         for col, unit in (("voltage_kv", " kV"), ("cs_mm", " mm Cs"),
                           ("amplitude_contrast", " amplitude contrast")):
-            if col in c:
+            if c.get(col):
                 parts.append(_list(c[col], unit))
-        lines.append(f"  CTF          {', '.join(parts)}")
+        if parts:
+            lines.append(f"  CTF          {', '.join(parts)}")
     if "optics_groups" in s:
         lines.append(f"  optics       {s['optics_groups']} group(s)")
     lines.append(f"  fields       {', '.join(s['fields'])}")
@@ -99,8 +101,9 @@ def format_summary(s):
         lines.append(f"  passthrough  {len(pt)}: {', '.join(pt[:12])}"
                      f"{', ...' if len(pt) > 12 else ''}")
     st = s["stacks"]
-    lines.append(f"  stacks       {st['referenced']} referenced, {st['found']} found, "
-                 f"{st['missing']} missing"
+    lines.append(f"  stacks       {st['referenced']} referenced, {st['found']} found"
+                 + (f" ({st['unreadable']} unreadable: see below)" if st["unreadable"] else "")
+                 + f", {st['missing']} missing"
                  + (f" ({st['missing_particles']} particles; e.g. "
                     f"{', '.join(st['missing_examples'])})" if st["missing"] else ""))
     for problem in st["problems"]:

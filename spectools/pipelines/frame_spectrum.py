@@ -22,7 +22,7 @@ import numpy as np
 from ..errors import Hint, SpectoolsError
 from ..ops.detector import apply_gain_dark, find_hot_pixels, replace_pixels
 from ..ops.fourier import full_plane
-from ..ops.pixel_values import describe_unusable, unusable_images
+from ..io.pixel_values import describe_unusable, unusable_images
 from ..ops.thon_rings import METHODS, welch_power_sum, whole_power_spectrum
 from .batches import ordered_map, progress
 from .parsing import parse_frame_range

@@ -167,6 +167,8 @@ def referenced_stacks(table: ParticleTable) -> list:
 def select(table: ParticleTable, options: SelectOptions = SelectOptions()) -> ParticleTable:
     """Apply the class and posterior selection; refuse an empty result."""
     n_before = len(table)
+    if n_before == 0:
+        raise SpectoolsError("holds no particles", table.source or None)
     if options.classes is not None:
         table = select_classes(table, options.classes)
     if options.top_classes is not None:

@@ -16,7 +16,7 @@ on purpose: only requests far beyond the machine are refused.
 from __future__ import annotations
 
 from ..errors import Hint, SpectoolsError
-from ..io.memory import available_memory_bytes, check_memory
+from ..io import memory
 from ..ops.thon_rings import target_size
 
 #: Bytes a float32 image pixel costs through an alignment (the image, its
@@ -31,6 +31,9 @@ AVGPS_PADDED_BYTES_PER_PX = 24
 #: Bytes per pixel of the padded plane held once: the per-class sums
 #: (float64) and the rotations and orientations of the result.
 AVGPS_PLANE_BYTES_PER_PX = 64
+#: Bytes per pixel of the padded plane held by each job in flight: a job of
+#: segments sharing an angle keeps its own sums and rotates them.
+AVGPS_JOB_BYTES_PER_PX = 40
 #: Bytes per pixel of a picture: matplotlib's RGBA float copies of an image.
 PICTURE_BYTES_PER_PX = 48
 #: Bytes per pixel of a Thon spectrum after resizing: the interpolation
@@ -64,8 +67,8 @@ def batch_that_fits(per_item_bytes, fixed_bytes, in_flight, batch_size, what, hi
     SpectoolsError
         When even batches of one item do not fit.
     """
-    check_memory(fixed_bytes + in_flight * per_item_bytes, what, hint=hint)
-    available = available_memory_bytes()
+    memory.check_memory(fixed_bytes + in_flight * per_item_bytes, what, hint=hint)
+    available = memory.available_memory_bytes()
     if available is None:
         return batch_size
     room = available - fixed_bytes
@@ -87,10 +90,11 @@ def avgps_batch_size(box, pad, n_classes, workers, pictures, batch_size=32):
     ``pictures`` is the number of PNGs drawn (each the size of the padded plane).
     """
     padded = (box * pad) ** 2
-    fixed = padded * (AVGPS_PLANE_BYTES_PER_PX + 8 * n_classes
+    in_flight = 2 * max(workers, 1) + 1
+    fixed = padded * (AVGPS_PLANE_BYTES_PER_PX + 8 * n_classes + in_flight * AVGPS_JOB_BYTES_PER_PX
                       + (PICTURE_BYTES_PER_PX if pictures else 0))
     per_segment = padded * AVGPS_PADDED_BYTES_PER_PX + box ** 2 * ALIGN_BYTES_PER_PX
-    return batch_that_fits(per_segment, fixed, 2 * max(workers, 1) + 1, batch_size,
+    return batch_that_fits(per_segment, fixed, in_flight, batch_size,
                            f"an averaged spectrum padded to {box * pad} px "
                            f"({n_classes} class{'es' * (n_classes != 1)})",
                            hint=Hint("pad", purpose="pad less"))
@@ -116,7 +120,7 @@ def check_thon_memory(frame_shape, spectrum_px, target_px, box, workers):
               + box ** 2 * (THON_BOX_BYTES_PER_PX + PICTURE_BYTES_PER_PX))
     what = (f"a {box}-px Thon spectrum" if target_px <= max(box, spectrum_px)
             else f"a Thon spectrum padded to {target_px} px for the target pixel size")
-    check_memory(needed, what, hint=Hint("box" if target_px <= max(box, spectrum_px)
+    memory.check_memory(needed, what, hint=Hint("box" if target_px <= max(box, spectrum_px)
                                          else "target_apix", purpose="ask for less"))
 
 
@@ -136,6 +140,12 @@ def check_thon_request(path, frame_shape, pixel_size_a, options):
     """
     spectrum_px = options.tile if options.method == "welch" else options.box
     target_px = spectrum_px
+    shown_pixel = options.target_apix or pixel_size_a
+    if options.min_res_a and shown_pixel > 0 and options.min_res_a <= 2 * shown_pixel:
+        raise SpectoolsError(f"the lowest resolution shown ({options.min_res_a:g} A) is finer "
+                             f"than Nyquist ({2 * shown_pixel:.4g} A at {shown_pixel:.4g} A/px): the "
+                             "picture would be empty", path,
+                             hint=Hint("min_res_a", purpose="choose a coarser one"))
     if options.target_apix and pixel_size_a > 0:
         target_px = target_size(spectrum_px, pixel_size_a, options.target_apix)
         if target_px < MIN_TARGET_PX:

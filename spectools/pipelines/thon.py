@@ -23,7 +23,7 @@ from typing import Optional
 import numpy as np
 
 from .. import __version__
-from ..errors import SpectoolsError
+from ..errors import Hint, SpectoolsError
 from ..formats.micrograph_ctf import match_ctf, read_ctf_table
 from ..io.atomic import OutputSet, check_outputs
 from ..io.frames import open_frames, read_reference
@@ -45,6 +45,8 @@ from .workers import WORKERS
 #: RELION's --gain_rot (turns of 90 degrees clockwise as relion_display shows) and --gain_flip.
 GAIN_ROTATIONS = ("0", "1", "2", "3")
 GAIN_FLIPS = ("0", "1", "2")
+#: Smallest tile and output box: fewer pixels hold no ring worth seeing.
+MIN_SPECTRUM_PX = 16
 #: What the sidecar says about the spectrum's layout.
 LAYOUT = ("centred full plane, zero frequency at index size//2; kx along columns, ky along "
           "rows; white noise of variance v gives v")
@@ -93,6 +95,15 @@ class ThonOptions:
                 raise SpectoolsError(f"{OPTIONS[name].label} must be one of "
                                      f"{', '.join(allowed)}, not {getattr(self, name)!r}")
             object.__setattr__(self, name, int(getattr(self, name)))
+        for name in ("tile", "box"):
+            if getattr(self, name) < MIN_SPECTRUM_PX:
+                raise SpectoolsError(f"{OPTIONS[name].label} must be at least "
+                                     f"{MIN_SPECTRUM_PX}, not {getattr(self, name)}")
+        if self.max_res_a and self.min_res_a and self.max_res_a >= self.min_res_a:
+            raise SpectoolsError(f"the highest resolution shown ({self.max_res_a:g} A) must be "
+                                 f"finer than the lowest ({self.min_res_a:g} A)",
+                                 hint=Hint("max_res_a", purpose="choose a smaller one"))
+        self.ctf()  # the CTF model's values are checked before any work
 
     def ctf(self):
         """The CTF given by the options (defocus and optics), or None without a defocus."""
