@@ -245,9 +245,10 @@ MAX_CLASS_NUMBER = 1_000_000
 ANGLE_COLUMNS = ("psi_deg", "rot_deg", "tilt_deg", "psi_prior_deg", "defocus_angle_deg")
 #: Optics columns: (column, test of a possible value, what a possible value is).
 OPTICS_RANGES = (("voltage_kv", lambda v: (v > 0) & (v <= MAX_VOLTAGE_KV),
-                  f"positive and at most {MAX_VOLTAGE_KV:g} kV (volts instead of kV?)"),
-                 ("cs_mm", lambda v: (v >= 0) & (v <= MAX_CS_MM), f"in [0, {MAX_CS_MM:g}] mm"),
-                 ("amplitude_contrast", lambda v: (v >= 0) & (v < 1), "in [0, 1)"))
+                  f"outside (0, {MAX_VOLTAGE_KV:g}] kV (volts instead of kV?)"),
+                 ("cs_mm", lambda v: (v >= 0) & (v <= MAX_CS_MM),
+                  f"outside [0, {MAX_CS_MM:g}] mm (micrometres instead of mm?)"),
+                 ("amplitude_contrast", lambda v: (v >= 0) & (v < 1), "outside [0, 1)"))
 
 
 def check_values(table, path=None):
@@ -284,8 +285,7 @@ def check_values(table, path=None):
         values = d[col].to_numpy(float)
         unknown = np.isnan(values)
         with np.errstate(invalid="ignore"):
-            _refuse(table, col, ~unknown & ~possible(values), values, f"must be {words}",
-                    source)
+            _refuse(table, col, ~unknown & ~possible(values), values, words, source)
         if unknown.any():
             table.assumptions.append(f"{col} unknown (NaN) for {int(unknown.sum())} of "
                                      f"{len(values)} particles")

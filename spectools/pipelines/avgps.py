@@ -28,6 +28,7 @@ from .. import __version__
 from ..errors import SpectoolsError
 from ..io.atomic import OutputSet, check_outputs
 from ..io.mrc import MrcStackWriter
+from ..io.pixel_values import describe_unusable, unusable_images
 from ..io.stacks import open_stack
 from ..ops.axis import axis_angle_from_image
 
@@ -275,6 +276,9 @@ def read_class_averages(path, table, box):
         index = native - table.class_base
         if 0 <= index < stack.shape[0]:
             out[native] = np.asarray(stack[index], np.float32)
+            if unusable_images(out[native])[0]:
+                raise SpectoolsError(f"class average {native} (image {index + 1}) "
+                                     f"{describe_unusable(out[native])}", path)
     return out
 
 

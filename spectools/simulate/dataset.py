@@ -10,7 +10,7 @@ import pandas as pd
 
 from ..errors import SpectoolsError
 from ..formats import write_particles
-from ..io.atomic import atomic_output
+from ..io.atomic import OutputSet, check_outputs
 from ..io.memory import check_disk, check_memory
 from ..io.mrc import MrcStackWriter
 from ..particles import ParticleTable
@@ -72,7 +72,7 @@ def simulate_dataset(folder, helices, n_per_class, box, pixel_size_a, *, seed=0,
 
     Notes
     -----
-    Files (each written atomically): ``segments_NNN.mrcs`` (raw, float32),
+    Files (written together, all or none): ``segments_NNN.mrcs`` (raw, float32),
     ``canonical.mrcs`` (class-frame images, noise- and CTF-free, in table
     order), ``particles.star`` (RELION 3.1), ``particles.cs``,
     ``particles_doc.dat`` and ``truth.json`` (helices, optics, every pose and
@@ -87,22 +87,25 @@ def simulate_dataset(folder, helices, n_per_class, box, pixel_size_a, *, seed=0,
     folder = Path(folder)
     if folder.exists() and not folder.is_dir():
         raise SpectoolsError("output folder is an existing file", folder)
-    check_disk(folder, plan.total * plan.box ** 2 * 8 + plan.total * _BYTES_PER_SEGMENT,
-               f"{plan.total} simulated segments of {plan.box} px (raw and class frame)")
-    poses, noise_rng = _draw_dataset_poses(plan)
-    folder.mkdir(parents=True, exist_ok=True)
     folder = folder.resolve()
     stacks = [folder / f"segments_{i + 1:03d}.mrcs" for i in range(plan.n_stacks)]
     paths = {"stacks": stacks, "canonical": folder / "canonical.mrcs",
-             "truth": folder / "truth.json"}
-    _write_images(plan, poses, noise_rng, stacks, paths["canonical"])
-    table = _metadata_table(plan, poses, stacks)
-    for name in plan.formats:
-        paths[name] = folder / METADATA_FILES[name]
-        write_particles(table, paths[name])
-    with atomic_output(paths["truth"], "w") as fh:
-        json.dump(_truth(plan, poses, table, stacks, paths), fh, indent=1)
-        fh.write("\n")
+             "truth": folder / "truth.json",
+             **{name: folder / METADATA_FILES[name] for name in plan.formats}}
+    check_outputs(stacks + [p for key, p in paths.items() if key != "stacks"])
+    check_disk(folder, plan.total * plan.box ** 2 * 8 + plan.total * _BYTES_PER_SEGMENT,
+               f"{plan.total} simulated segments of {plan.box} px (raw and class frame)")
+    poses, noise_rng = _draw_dataset_poses(plan)
+    # One set: a failure half-way leaves none of the files (nor the folder, when made here).
+    with OutputSet() as outputs:
+        _write_images(plan, poses, noise_rng, [outputs.path(s) for s in stacks],
+                      outputs.path(paths["canonical"]))
+        table = _metadata_table(plan, poses, stacks)
+        for name in plan.formats:
+            write_particles(table, outputs.path(paths[name]), format=name)
+        with open(outputs.path(paths["truth"]), "w") as fh:
+            json.dump(_truth(plan, poses, table, stacks, paths), fh, indent=1)
+            fh.write("\n")
     return table, paths
 
 
