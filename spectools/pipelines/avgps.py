@@ -84,7 +84,10 @@ class AvgpsOptions:
                 raise SpectoolsError(f"{name} must be one of {', '.join(allowed)}, not "
                                      f"{getattr(self, name)!r}")
         if self.axis_angle != "auto":
-            object.__setattr__(self, "axis_angle", parse_axis_angle(self.axis_angle))
+            try:
+                object.__setattr__(self, "axis_angle", parse_axis_angle(self.axis_angle))
+            except ValueError as exc:
+                raise SpectoolsError(f"axis_angle: {exc}") from None
 
 
 OPTIONS = vocabulary(

@@ -10,11 +10,13 @@ large images so that the batches in flight stay within a fixed budget (the
 same on every machine, so results do not depend on it).
 
 The coefficients are bytes per pixel of each array the jobs hold at their
-peak, checked against measured peaks (``benchmarks/measure.py`` style, peak
-RSS) so that an estimate is never below what a run takes; the fit is loose
-on purpose: only requests far beyond the machine are refused.
+peak.  ``benchmarks/bench_limits.py`` runs requests in fresh processes and
+compares: estimates are 1.5 to 6 times the measured peak (never below it), so
+only requests well beyond the machine are refused.
 """
 from __future__ import annotations
+
+import os
 
 from ..errors import Hint, SpectoolsError
 from ..io import memory
@@ -93,8 +95,9 @@ def stack_batch_size(box_in, box_out, workers, batch_size=32):
     per_image = (workers * (box_in ** 2 * ALIGN_BYTES_PER_PX
                             + box_out ** 2 * STACK_WORK_BYTES_PER_PX)
                  + (2 * workers + 1) * box_out ** 2 * STACK_HELD_BYTES_PER_PX)
-    return batch_that_fits(per_image, 0, batch_size, f"an aligned stack of {box_out}-px images",
-                           hint=Hint("box", purpose="choose a smaller output box"))
+    return batch_that_fits(per_image, 0, batch_size,
+                           f"an aligned stack of {box_out}-px images" + _on_threads(workers),
+                           hint=_hint(workers, Hint("box", purpose="choose a smaller output box")))
 
 
 def avgps_batch_size(box, pad, n_classes, workers, pictures, batch_size=32):
@@ -110,8 +113,28 @@ def avgps_batch_size(box, pad, n_classes, workers, pictures, batch_size=32):
     per_segment = workers * (padded * AVGPS_PADDED_BYTES_PER_PX + box ** 2 * ALIGN_BYTES_PER_PX)
     return batch_that_fits(per_segment, fixed, batch_size,
                            f"an averaged spectrum padded to {box * pad} px "
-                           f"({n_classes} class{'es' * (n_classes != 1)})",
-                           hint=Hint("pad", purpose="pad less"))
+                           f"({n_classes} class{'es' * (n_classes != 1)})" + _on_threads(workers),
+                           hint=_hint(workers, Hint("pad", purpose="pad less")))
+
+
+def _cores():
+    """The cores this process may run on."""
+    try:
+        return len(os.sched_getaffinity(0))
+    except (AttributeError, OSError):
+        return os.cpu_count() or 1
+
+
+def _on_threads(workers):
+    """``" on 64 threads"`` when there are more threads than cores (each holds batches)."""
+    return f" on {workers} threads" if workers > _cores() else ""
+
+
+def _hint(workers, hint):
+    """Fewer threads when there are more than cores, else ``hint``."""
+    if workers > _cores():
+        return Hint("workers", _cores(), "use one per core")
+    return hint
 
 
 def check_thon_memory(frame_shape, spectrum_px, target_px, box, workers):

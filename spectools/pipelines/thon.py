@@ -227,7 +227,7 @@ def run_thon(inputs, outdir, options: ThonOptions = ThonOptions(), *,
     """
     inputs = [Path(p) for p in inputs]
     outdir = Path(outdir)
-    read = [(p, "an input") for p in inputs] + list(protect) + [
+    read = [(p, "an input micrograph or movie") for p in inputs] + list(protect) + [
         (p, what) for p, what in ((options.gain, "the gain reference"),
                                   (options.dark, "the dark reference"),
                                   (options.ctf_from, "the CTF table")) if p]

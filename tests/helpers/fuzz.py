@@ -48,6 +48,9 @@ MRC_WORDS = {"nx": (0, "i"), "ny": (4, "i"), "nz": (8, "i"), "mode": (12, "i"),
              "mx": (28, "i"), "cella.x": (40, "f"), "dmean": (84, "f"), "ispg": (88, "i"),
              "nsymbt": (92, "i"), "imod_stamp": (152, "i"), "imod_flags": (156, "i"),
              "map": (208, "i"), "machst": (212, "i")}
+#: Warnings Python's default filters hide from users.
+_HIDDEN_WARNINGS = (DeprecationWarning, PendingDeprecationWarning, ImportWarning,
+                    ResourceWarning)
 #: SPIDER header words (1-based, as SPIDER numbers them).
 SPIDER_WORDS = {"NZ": 1, "NY": 2, "IREC": 3, "IFORM": 5, "NX": 12, "LABREC": 13, "LABBYT": 22,
                 "LENBYT": 23, "ISTACK": 24, "MAXIM": 26, "IMGNUM": 27, "PIXSIZ": 38}
@@ -142,6 +145,9 @@ def run_checked(argv, root, protected=None):
     if parts:
         problems.append(f"temporary files left: {parts[:4]}")
     for warning in caught:
+        # what Python shows users by default: not libraries' deprecation notices
+        if issubclass(warning.category, _HIDDEN_WARNINGS):
+            continue
         problems.append(f"warning reached the user: {warning.category.__name__}: "
                         f"{str(warning.message).splitlines()[0][:120]}")
         break

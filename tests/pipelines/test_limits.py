@@ -73,3 +73,17 @@ def test_thon_options_refuse_what_cannot_be_shown():
         ThonOptions(defocus_u_a=15000.0, voltage_kv=300000.0)
     with pytest.raises(SpectoolsError, match="must be finite"):
         ThonOptions(defocus_u_a=15000.0, cs_mm=float("nan"))
+
+
+def test_more_threads_than_cores_are_named_as_the_cause(machine, monkeypatch):
+    machine(2 << 30)
+    monkeypatch.setattr(limits, "_cores", lambda: 2)
+    with pytest.raises(SpectoolsError, match="32-px images on 1000000 threads needs") as info:
+        limits.stack_batch_size(32, 32, 1_000_000)
+    assert (info.value.hint.option, info.value.hint.value) == ("workers", 2)
+
+
+def test_avgps_options_refuse_a_non_finite_axis_angle():
+    from spectools.pipelines.avgps import AvgpsOptions
+    with pytest.raises(SpectoolsError, match="axis_angle: not 'auto' or an angle"):
+        AvgpsOptions(axis_angle=float("nan"))
