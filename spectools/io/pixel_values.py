@@ -9,10 +9,10 @@ and name the first bad image with :func:`describe_unusable`.
 import numpy as np
 
 #: Largest magnitude taken for a real pixel value.  Counting detectors store
-#: counts below 2**16 per frame, float images are normalised or summed
-#: counts (below 1e9); 1e15 leaves room and keeps squares and sums of a
-#: whole image far from float32's overflow once normalised.
-MAX_PIXEL = 1e15
+#: counts below 2**16 per frame, float images are normalised or summed counts
+#: (well below 1e6).  Below 1e9 the power spectrum of even a 65536-pixel-wide
+#: image stays within float32 (|F| <= 1e9 x 65536**2, squared < 3.4e38).
+MAX_PIXEL = 1e9
 
 
 def unusable_images(images):

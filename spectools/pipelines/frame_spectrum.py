@@ -160,8 +160,10 @@ def _hot_pixels(plan, chosen, sigma, workers):
 def _group_spectrum(plan, indices):
     """The centred power spectrum of one group of frames."""
     image = _corrected_sum(plan, indices)
-    if not np.isfinite(image).all():
-        raise SpectoolsError(f"frame(s) {indices[0] + 1}.. contain NaN or infinite values",
+    if unusable_images(image)[0]:
+        frames = (f"frame {indices[0] + 1}" if len(indices) == 1 else
+                  f"frames {indices[0] + 1}-{indices[-1] + 1} summed")
+        raise SpectoolsError(f"{frames} with the gain and dark {describe_unusable(image)}",
                              plan.source.path)
     if plan.hot is not None:
         image = replace_pixels(image, plan.hot)

@@ -348,7 +348,7 @@ def test_bad_pixels_anywhere_in_a_stack_are_named(work, value, problem):
     for command in (["avgps", "-o", "x.mrc"], ["stack", "-o", "x.mrcs"]):
         line = refused(work, command[0], "particles.star", *command[1:])
         assert line.endswith(f"segments_002.mrcs: image 3 {problem}" + (
-            " (1 pixel)" if "NaN" in problem else ", beyond ±1e+15 (corrupted data?)"))
+            " (1 pixel)" if "NaN" in problem else ", beyond ±1e+09 (corrupted data?)"))
 
 
 def test_bad_pixels_in_a_movie_frame_are_named(tmp_path):
