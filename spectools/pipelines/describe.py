@@ -35,9 +35,11 @@ def summarize(table):
     for col in ("voltage_kv", "cs_mm", "amplitude_contrast"):
         if col in d:
             ctf[col] = _unique(d, col)
-    if "defocus_u_a" in d and len(d):
-        ctf["defocus_range_a"] = [float(d[["defocus_u_a", "defocus_v_a"]].min().min()),
-                                  float(d[["defocus_u_a", "defocus_v_a"]].max().max())]
+    defocus = [c for c in ("defocus_u_a", "defocus_v_a") if c in d]
+    values = d[defocus].to_numpy(float) if defocus and len(d) else np.array([])
+    values = values[np.isfinite(values)]
+    if len(values):
+        ctf["defocus_range_a"] = [float(values.min()), float(values.max())]
     out["ctf"] = ctf
     if "optics_group" in d:
         out["optics_groups"] = int(d["optics_group"].nunique())

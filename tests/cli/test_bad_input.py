@@ -443,3 +443,14 @@ def test_bad_pixels_in_a_class_average_are_named(work):
                    "averages.mrcs")
     assert line.endswith("averages.mrcs: class average 2 (image 2) contains NaN or infinite "
                          "values (1 pixel)")
+
+
+def test_info_on_a_defocus_u_without_v(work):
+    """Found by the fuzz test (seed 2): a KeyError in info's CTF summary."""
+    star = work / "particles.star"
+    lines = star.read_text().splitlines()
+    at = next(i for i, line in enumerate(lines) if line.startswith("_rlnMicrographName"))
+    lines[at] = "_rlnDefocusU #9"
+    star.write_text("\n".join(line.replace("micrographs/simulated_0001.mrc", "15000")
+                              for line in lines) + "\n")
+    assert "defocus 15000-15000 A" in _stdout(work, "info", "particles.star")

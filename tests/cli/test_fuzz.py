@@ -233,6 +233,11 @@ def test_broken_star_files(base, tmp_path):
 def test_broken_cs_files(base, tmp_path):
     def case(rng, work):
         meta = metadata_in(base, rng, work, ".cs", ["empiar", "j2"])
+        if rng.random() < 0.3:  # a broken passthrough file joined to an intact dataset
+            shutil.copy(work / meta, work / "passthrough.cs")
+            what = fuzz.mutate_cs(rng, work / "passthrough.cs")
+            return particle_command(rng, meta, extra=["--passthrough", "passthrough.cs"]), \
+                f"passthrough of {meta}: {what}"
         what = fuzz.mutate_cs(rng, work / meta)
         return particle_command(rng, meta), f"{meta}: {what}"
     campaign(base, tmp_path, 2, 24, case)
@@ -259,21 +264,24 @@ def test_broken_referenced_stacks(base, tmp_path):
         if rng.random() < 0.6:
             copy(base["root"] / "sim", work)
             meta = str(rng.choice(["particles.star", "particles.cs"]))
-            stacks = ["segments_001.mrcs", "segments_002.mrcs"]
+            stacks = ["segments_001.mrcs", "segments_002.mrcs", "canonical.mrcs"]
         else:
             copy(real_dataset(base, rng, ["relion31", "aspire", "empiar"]), work)
             meta = str(rng.choice(sorted(p.name for p in work.iterdir()
                                          if p.suffix in (".star", ".cs"))))
             stacks = sorted(p.name for p in work.iterdir() if p.suffix in (".mrcs", ".mrc"))
-        stack = str(rng.choice(stacks))
+        averages = "canonical.mrcs" in stacks and rng.random() < 0.3
+        stack = "canonical.mrcs" if averages else str(rng.choice(
+            [s for s in stacks if s != "canonical.mrcs"]))
         if rng.random() < 0.25:
             what = fuzz.special_file(rng, work / stack)
         else:
             what = fuzz.mutate_mrc(rng, work / stack)
-        extra = ["--skip-missing"] if rng.random() < 0.3 else []
-        argv = particle_command(rng, meta)
-        if argv[0] in ("stack", "avgps"):
-            argv += extra
+        argv = particle_command(rng, meta, kind="avgps" if averages else None)
+        if averages:  # broken class averages
+            argv += ["--class-averages", "canonical.mrcs"]
+        if argv[0] in ("stack", "avgps") and rng.random() < 0.3:
+            argv += ["--skip-missing"]
         return argv, f"{meta}, {stack}: {what}"
     campaign(base, tmp_path, 4, 30, case)
 
