@@ -72,3 +72,22 @@ class SpectoolsError(Exception):
     def with_path(self, path):
         """The same error about another file (e.g. the output the user named)."""
         return SpectoolsError(self.reason, path, hint=self.hint)
+
+
+def shown(value):
+    """A value read from a file as a message shows it: text quoted, numbers plain.
+
+    ``shown("abc")`` is ``'abc'`` and ``shown(np.float64(1e20))`` is ``1e+20``
+    (never numpy's ``np.float64(1e+20)``).
+    """
+    if isinstance(value, (str, bytes)):
+        return repr(value.decode("latin-1") if isinstance(value, bytes) else value)
+    item = getattr(value, "item", None)
+    if callable(item):
+        try:
+            value = item()
+        except (TypeError, ValueError):
+            pass
+    if isinstance(value, float):
+        return f"{value:g}"
+    return str(value)

@@ -32,8 +32,8 @@ from typing import Iterator, NamedTuple, Optional
 import numpy as np
 import pandas as pd
 
-from .errors import Hint, SpectoolsError
-from .ops.ctf import CTF
+from .errors import Hint, SpectoolsError, shown
+from .ops.ctf import CTF, MAX_CS_MM, MAX_VOLTAGE_KV
 from .ops.geometry import affine_matrix, inverse_affine_matrix
 
 #: Canonical columns: name -> (pandas dtype, meaning).  Only ``image_path``
@@ -236,6 +236,68 @@ class ParticleTable:
 # --------------------------------------------------------------------------
 # Validation
 
+#: Angles beyond this many degrees are not angles (no package writes them;
+#: beyond about 1e12 float64 cannot even resolve a degree).
+MAX_ANGLE_DEG = 1e5
+#: Class numbers beyond this (in the source's numbering) are not classes.
+MAX_CLASS_NUMBER = 1_000_000
+#: Columns holding angles in degrees.
+ANGLE_COLUMNS = ("psi_deg", "rot_deg", "tilt_deg", "psi_prior_deg", "defocus_angle_deg")
+#: Optics columns: (column, test of a possible value, what a possible value is).
+OPTICS_RANGES = (("voltage_kv", lambda v: (v > 0) & (v <= MAX_VOLTAGE_KV),
+                  f"outside (0, {MAX_VOLTAGE_KV:g}] kV (volts instead of kV?)"),
+                 ("cs_mm", lambda v: (v >= 0) & (v <= MAX_CS_MM),
+                  f"outside [0, {MAX_CS_MM:g}] mm (micrometres instead of mm?)"),
+                 ("amplitude_contrast", lambda v: (v >= 0) & (v < 1), "outside [0, 1)"))
+
+
+def check_values(table, path=None):
+    """Refuse values no package writes, as every reader does before returning a table.
+
+    Non-finite alignments (:func:`check_finite`), angles beyond
+    ±:data:`MAX_ANGLE_DEG` degrees, class numbers below 0 or beyond
+    :data:`MAX_CLASS_NUMBER` in the source's numbering, and impossible
+    optics (a voltage or Cs outside what :class:`~spectools.ops.ctf.CTF`
+    accepts, an amplitude contrast outside [0, 1)) raise.  Optics given as NaN mean "unknown": they
+    are recorded in ``table.assumptions`` (a job that needs them says so, and
+    the command line can supply them).
+
+    Raises
+    ------
+    SpectoolsError
+        Naming the file, the column, the first particle and its value.
+    """
+    source = path or table.source or None
+    check_finite(table, ALIGNMENT_2D + ("rot_deg", "tilt_deg"), path)
+    d = table.data
+    for col in ANGLE_COLUMNS:
+        if col in d:
+            values = d[col].to_numpy(float)
+            _refuse(table, col, np.abs(values) > MAX_ANGLE_DEG, values,
+                    f"beyond ±{MAX_ANGLE_DEG:g} degrees", source)
+    if "class_number" in d:
+        native = table.native_class(d["class_number"].to_numpy(np.int64))
+        _refuse(table, "class number", (native < 0) | (native > MAX_CLASS_NUMBER), native,
+                f"not a class number (0 to {MAX_CLASS_NUMBER})", source)
+    for col, possible, words in OPTICS_RANGES:
+        if col not in d:
+            continue
+        values = d[col].to_numpy(float)
+        unknown = np.isnan(values)
+        with np.errstate(invalid="ignore"):
+            _refuse(table, col, ~unknown & ~possible(values), values, words, source)
+        if unknown.any():
+            table.assumptions.append(f"{col} unknown (NaN) for {int(unknown.sum())} of "
+                                     f"{len(values)} particles")
+
+
+def _refuse(table, what, bad, values, problem, source):
+    if bad.any():
+        first = int(np.flatnonzero(bad)[0])
+        raise SpectoolsError(f"{what} {shown(values[first])} of particle {first + 1} is "
+                             f"{problem} ({int(bad.sum())} of {len(values)} particles)",
+                             source)
+
 
 def check_finite(table, columns, path=None):
     """Raise when any of ``columns`` holds NaN or infinity.
@@ -257,7 +319,7 @@ def check_finite(table, columns, path=None):
             first = int(np.flatnonzero(bad)[0])
             raise SpectoolsError(
                 f"{int(bad.sum())} of {len(values)} particles have a non-finite {col} "
-                f"(first: particle {first + 1}, value {values[first]})",
+                f"(first: particle {first + 1}, value {shown(values[first])})",
                 path or table.source or None)
 
 

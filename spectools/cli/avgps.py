@@ -50,10 +50,12 @@ def add_parser(subparsers):
 
 def run(args):
     reading = read_options(args)
-    table = select(read_input(args.input, reading), select_options(args))
+    table = read_input(args.input, reading)
+    protect = input_files(args.input, reading, table)
+    table = select(table, select_options(args))
     done = run_avgps(table, args.output, options_from_args(AvgpsOptions, args, OPTIONS),
                      class_averages=args.class_averages,
-                     protect=input_files(args.input, reading), front_end="cli",
+                     protect=protect, front_end="cli",
                      context=context(args))
     print("\n".join(done.report_lines()))
     return 0

@@ -33,11 +33,13 @@ def add_parser(subparsers):
 
 def run(args):
     reading = read_options(args)
-    table = select(read_input(args.input, reading), select_options(args))
+    table = read_input(args.input, reading)
+    protect = input_files(args.input, reading, table)
+    table = select(table, select_options(args))
     options = dataclasses.replace(options_from_args(ConvertOptions, args, OPTIONS),
                                   cs2d_convention=reading.cs2d_convention)
     table = run_convert(table, args.output, options, optics=optics_options(args),
-                        protect=input_files(args.input, reading))
+                        protect=protect)
     print(f"wrote {len(table)} particles to {args.output}")
     for note in table.assumptions:
         print(f"  assumed: {note}")

@@ -78,13 +78,15 @@ def run(args):
         done = run_index(path, args.output, options, front_end="cli", context=context(args))
     else:
         reading = read_options(args)       # its pixel size is the one --pixel-size
-        table = select(read_input(args.input, reading), select_options(args))
+        table = read_input(args.input, reading)
+        protect = input_files(args.input, reading, table)
+        table = select(table, select_options(args))
         spectrum = options_from_args(avgps_job.AvgpsOptions, args,
                                      {n: avgps_job.OPTIONS[n] for n in SPECTRUM_OPTIONS})
         output = args.output or path.with_name(path.stem + "_index.csv")
         done = run_index(table, output, options, avgps_options=spectrum,
                          class_averages=args.class_averages,
-                         protect=input_files(args.input, reading), front_end="cli",
+                         protect=protect, front_end="cli",
                          context=context(args))
     print("\n".join(done.report_lines()))
     return 0

@@ -2,8 +2,12 @@
 
 Errors in the input end the command with one line on stderr and exit status
 2; nothing is written in that case (every output is written atomically).
+Anything else is a bug: it ends the command with one line asking for a
+report and exit status 1 (``SPECTOOLS_DEBUG=1`` shows the traceback instead).
+The fuzz test (``tests/test_fuzz.py``) checks that no broken input reaches it.
 """
 import argparse
+import os
 import sys
 
 from .. import __version__
@@ -56,6 +60,19 @@ def main(argv=None):
         return 130
     except BrokenPipeError:
         return 0
+    except Exception as exc:  # a bug, not bad input (bad input raises SpectoolsError)
+        if os.environ.get("SPECTOOLS_DEBUG"):
+            raise
+        print(internal_error(args.command, exc), file=sys.stderr)
+        return 1
+
+
+def internal_error(command, exc):
+    """The one line for an unexpected exception: what it was, and a request for a report."""
+    detail = str(exc).splitlines()[0] if str(exc) else ""
+    what = "out of memory" if isinstance(exc, MemoryError) else "internal error"
+    return (f"spectools {command}: {what} ({type(exc).__name__}{': ' + detail if detail else ''})"
+            "; please report it with the command line (SPECTOOLS_DEBUG=1 shows the traceback)")
 
 
 if __name__ == "__main__":

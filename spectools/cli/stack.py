@@ -39,9 +39,11 @@ def add_parser(subparsers):
 
 def run(args):
     reading = read_options(args)
-    table = select(read_input(args.input, reading), select_options(args))
+    table = read_input(args.input, reading)
+    protect = input_files(args.input, reading, table)
+    table = select(table, select_options(args))
     summary = run_stack(table, args.output, options_from_args(StackOptions, args, OPTIONS),
-                        optics=optics_options(args), protect=input_files(args.input, reading),
+                        optics=optics_options(args), protect=protect,
                         front_end="cli", context=context(args))
     print(f"wrote {summary['particles']} aligned particles "
           f"({summary['segments_per_second']:.0f} segments/s):")

@@ -12,6 +12,7 @@ import inspect
 from pathlib import Path
 
 from ..errors import SpectoolsError
+from ..io.files import regular_file
 
 #: Output format by file extension.
 EXTENSIONS = {".star": "relion", ".cs": "cryosparc", ".dat": "spider", ".doc": "spider",
@@ -64,8 +65,7 @@ def read_particles(path, *, format=None, **options):
         (SPIDER), ``pixel_size_a`` and ``search_dirs`` (all).
     """
     path = Path(path)
-    if not path.is_file():
-        raise SpectoolsError("no such file" if not path.exists() else "not a file", path)
+    regular_file(path)
     module = _module(detect_format(path, format))
     return module.read(path, **_applicable(options, "read", module))
 

@@ -32,7 +32,7 @@ import pandas as pd
 
 from ..errors import Hint, SpectoolsError
 from ..io.csfile import load_cs, save_cs
-from ..particles import ParticleTable, check_finite
+from ..particles import ParticleTable, check_values
 from .paths import clean_raw_path, relative_to_output, resolve_stack_paths
 
 CS2D_CONVENTIONS = ("pyem", "helicon")
@@ -66,6 +66,23 @@ CTF_FIELDS = {
 MAPPED_FIELDS = {"blob/path", "blob/idx", "blob/shape", "blob/psize_A", "ctf/exp_group_id",
                  "filament/filament_pose", "location/micrograph_path", *CTF_FIELDS}
 _SUBFIELD = re.compile(r"^(.*)\[(\d+)\]$")
+#: What the fields spectools reads must hold: numpy kinds of their values
+#: (``S`` bytes, ``i``/``u`` integers, ``f`` floats) and the shapes one value
+#: may have.  Checked before any field is read.
+_TEXT, _INT, _NUMBER = ("S", "U"), ("i", "u"), ("f", "i", "u")
+FIELD_TYPES = {
+    "uid": (_INT, [()]), "blob/path": (_TEXT, [()]), "blob/idx": (_INT, [()]),
+    "blob/shape": (_INT, [(2,)]), "blob/psize_A": (_NUMBER, [()]),
+    "ctf/exp_group_id": (_INT, [()]), "location/micrograph_path": (_TEXT, [()]),
+    "location/micrograph_uid": (_INT, [()]), "filament/filament_uid": (_INT, [()]),
+    "filament/filament_pose": (_NUMBER, [()]), "filament/arc_length_A": (_NUMBER, [()]),
+    "filament/position_A": (_NUMBER, [()]),
+    **{field: (_NUMBER, [()]) for field in CTF_FIELDS},
+    **{f"{group}/{name}": spec for group in ("alignments2D", "alignments3D")
+       for name, spec in (("shift", (_NUMBER, [(2,), (3,)])), ("psize_A", (_NUMBER, [()])),
+                          ("class", (_INT, [()])), ("class_posterior", (_NUMBER, [()])))},
+    "alignments2D/pose": (_NUMBER, [()]), "alignments3D/pose": (_NUMBER, [(3,)]),
+}
 
 
 # --------------------------------------------------------------------------
@@ -127,15 +144,16 @@ def read(path, *, passthrough=None, cs2d_convention="pyem", alignment="auto",
                            format_detail=f"cryoSPARC dataset, {len(names)} fields, "
                                          f"{'no' if which is None else which.upper()} "
                                          "alignment used")
-    check_finite(result, ("psi_deg", "origin_x_px", "origin_y_px", "rot_deg", "tilt_deg"))
+    check_values(result)
     return result
 
 
 def read_dataset(path, passthrough=None):
     """The dataset of ``path`` as a structured array, joined with its passthrough by uid."""
-    cs = load_cs(path)
+    cs = _checked_fields(load_cs(path), path)
     if passthrough is not None:
-        cs = _join_passthrough(cs, load_cs(passthrough), path, passthrough)
+        cs = _join_passthrough(cs, _checked_fields(load_cs(passthrough), passthrough), path,
+                               passthrough)
     return cs
 
 
@@ -186,6 +204,27 @@ def _alignment_kind(group):
     if group == "alignments3D_multi":
         return "3D, one pose per class"
     return f"3D, class {group.rsplit('_', 1)[-1]}"
+
+
+def _checked_fields(cs, path):
+    """The dataset itself, once every field of :data:`FIELD_TYPES` it has holds what it should."""
+    for name, (kinds, shapes) in FIELD_TYPES.items():
+        if name not in cs.dtype.names:
+            continue
+        dtype = cs.dtype.fields[name][0]
+        if dtype.base.kind not in kinds or dtype.shape not in shapes:
+            have = ("text" if dtype.base.kind in _TEXT else
+                    f"{int(np.prod(dtype.shape))} {dtype.base.name} value(s)")
+            want = ("text" if kinds == _TEXT else
+                    " or ".join(str(int(np.prod(s))) for s in shapes)
+                    + (" integer(s)" if kinds == _INT else " number(s)"))
+            raise SpectoolsError(f"field {name} holds {have} per particle; expected {want}",
+                                 path)
+    if "blob/idx" in cs.dtype.names and len(cs) and cs["blob/idx"].min() < 0:
+        first = int(np.argmin(cs["blob/idx"]))
+        raise SpectoolsError(f"blob/idx is {cs['blob/idx'][first]} (row {first + 1}); image "
+                             "indices count from 0", path)
+    return cs
 
 
 def _blob_columns(cs, path, search_dirs, pixel_size_a, assumptions):

@@ -15,6 +15,7 @@ import pandas as pd
 
 from ..errors import SpectoolsError
 from ..io.csfile import load_cs
+from ..io.files import regular_file
 from ..io.star import read_star
 from ..ops.ctf import CTF, PARAMETERS
 from .paths import clean_raw_path
@@ -27,6 +28,7 @@ def read_ctf_table(path):
     impossible values (e.g. a voltage of 0) is refused, naming the file.
     """
     path = Path(path)
+    regular_file(path)
     with open(path, "rb") as fh:
         magic = fh.read(6)
     rows = _from_cs(path) if magic in (b"\x93NUMPY", b"\x95CSDAT") else _from_star(path)

@@ -16,6 +16,8 @@ The first existing file wins.  A path that is found nowhere is kept as
 import os
 from pathlib import Path
 
+from ..errors import SpectoolsError
+
 
 def clean_raw_path(raw):
     """Strip cryoSPARC's ``>`` prefix and Scipion's ``:mrcs``-style suffix."""
@@ -50,6 +52,9 @@ def resolve_stack_paths(raw_paths, metadata_path, search_dirs=()):
     bases = user_dirs + [meta_dir, *meta_dir.parents]
     found = {}
     for raw in dict.fromkeys(raw_paths):
+        if "\0" in str(raw):
+            raise SpectoolsError(f"image path {str(raw)!r} holds a NUL byte (corrupted "
+                                 "metadata?)", metadata_path)
         rel = Path(clean_raw_path(raw))
         if rel.is_absolute():
             candidates = [rel]

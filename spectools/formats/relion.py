@@ -15,10 +15,10 @@ and origins map without sign changes; only units and layout differ:
 import numpy as np
 import pandas as pd
 
-from ..errors import SpectoolsError
+from ..errors import SpectoolsError, shown
 from ..io.atomic import atomic_output
 from ..io.star import format_star, read_star
-from ..particles import ParticleTable, check_finite
+from ..particles import ParticleTable, check_values
 from .paths import relative_to_output, resolve_stack_paths
 
 #: RELION label -> canonical column, copied without change of unit or sign.
@@ -53,6 +53,9 @@ OPTICS_REQUIRED = ("rlnVoltage", "rlnSphericalAberration", "rlnAmplitudeContrast
                    "rlnImagePixelSize", "rlnImageSize", "rlnImageDimensionality")
 
 WRITE_VERSIONS = {"3.0": None, "3.1": 30001, "4": 30001, "5": 50001}
+#: Largest integer (image index, class, group) read as such: float64 holds every
+#: integer up to 2**53 exactly.
+_MAX_INDEX = 2 ** 53
 
 
 # --------------------------------------------------------------------------
@@ -77,8 +80,9 @@ def read(path, *, pixel_size_a=None, search_dirs=()):
     """
     blocks, version = read_star(path)
     name, particles = _particles_block(blocks, path)
-    optics = _optics_block(blocks)
+    optics = _optics_block(blocks, path)
     rows = _merge_optics(particles, optics, path)
+    _check_dimensionality(rows, path)
     data = {}
 
     data["image_path"], data["image_index"] = _image_names(particles["rlnImageName"], path,
@@ -132,7 +136,7 @@ def read(path, *, pixel_size_a=None, search_dirs=()):
               f"RELION 3.0 (no optics block; particles block data_{name})")
     result = ParticleTable(table, source=str(path), source_format="relion", class_base=1,
                            optics=optics_extra, assumptions=assumptions, format_detail=detail)
-    check_finite(result, ("psi_deg", "origin_x_px", "origin_y_px", "rot_deg", "tilt_deg"))
+    check_values(result)
     return result
 
 
@@ -144,14 +148,34 @@ def _particles_block(blocks, path):
         raise SpectoolsError(f"no particle table: no loop has rlnImageName (blocks: {names})",
                              path)
     name = "particles" if "particles" in candidates else candidates[0]
-    return name, loops[name].reset_index(drop=True)
+    return name, _unique_labels(loops[name], name, path).reset_index(drop=True)
 
 
-def _optics_block(blocks):
+def _optics_block(blocks, path):
     optics = blocks.get("optics")
     if isinstance(optics, pd.DataFrame) and "rlnOpticsGroup" in optics.columns:
-        return optics.reset_index(drop=True)
+        return _unique_labels(optics, "optics", path).reset_index(drop=True)
     return None
+
+
+def _unique_labels(block, name, path):
+    """The loop itself, once no label appears twice in its header."""
+    repeated = block.columns[block.columns.duplicated()]
+    if len(repeated):
+        raise SpectoolsError(f"label _{repeated[0]} appears more than once in the header of "
+                             f"data_{name}", path)
+    return block
+
+
+def _check_dimensionality(rows, path):
+    """Refuse anything but 2D images (``rlnImageDimensionality`` 2, when given)."""
+    if "rlnImageDimensionality" not in rows:
+        return
+    dims = _integer(rows["rlnImageDimensionality"], "rlnImageDimensionality", path)
+    if len(dims) and (dims != 2).any():
+        first = int(np.flatnonzero(dims != 2)[0])
+        raise SpectoolsError(f"rlnImageDimensionality is {dims[first]} (row {first + 1}): "
+                             "spectools works on 2D particle images", path)
 
 
 def _merge_optics(particles, optics, path):
@@ -178,6 +202,8 @@ def _merge_optics(particles, optics, path):
 
 
 def _image_names(names, path, search_dirs):
+    if not len(names):
+        return np.array([], dtype=object), np.array([], dtype=np.int64)
     names = names.astype(str)
     split = names.str.split("@", n=1, expand=True)
     if split.shape[1] == 1:
@@ -185,10 +211,10 @@ def _image_names(names, path, search_dirs):
     has_at = split[1].notna().to_numpy()
     raw_path = np.where(has_at, split[1].fillna(""), split[0])
     index = pd.to_numeric(split[0].where(has_at, "1"), errors="coerce").to_numpy(float)
-    bad = ~np.isfinite(index) | (index < 1) | (index != np.round(index))
+    bad = ~np.isfinite(index) | (index < 1) | (index != np.round(index)) | (index > _MAX_INDEX)
     if bad.any():
         first = int(np.flatnonzero(bad)[0])
-        raise SpectoolsError(f"rlnImageName {names.iloc[first]!r} (row {first + 1}) is not "
+        raise SpectoolsError(f"rlnImageName {shown(names.iloc[first])} (row {first + 1}) is not "
                              "'<index from 1>@<stack>'", path)
     resolved = resolve_stack_paths(raw_path, path, search_dirs)
     paths = np.array([resolved[p] for p in raw_path], dtype=object)
@@ -237,18 +263,18 @@ def _numeric(series, label, path):
     if text_bad.any():
         first = int(np.flatnonzero(text_bad)[0])
         if str(series.iloc[first]).strip().lower() not in ("nan", "-nan", "+nan"):
-            raise SpectoolsError(f"{label} value {series.iloc[first]!r} (row {first + 1}) "
+            raise SpectoolsError(f"{label} value {shown(series.iloc[first])} (row {first + 1}) "
                                  "is not a number", path)
     return values
 
 
 def _integer(series, label, path):
     values = _numeric(series, label, path)
-    bad = ~np.isfinite(values) | (values != np.round(values))
+    bad = ~np.isfinite(values) | (values != np.round(values)) | (np.abs(values) > _MAX_INDEX)
     if bad.any():
         first = int(np.flatnonzero(bad)[0])
-        raise SpectoolsError(f"{label} value {series.iloc[first]!r} (row {first + 1}) is not "
-                             "an integer", path)
+        raise SpectoolsError(f"{label} value {shown(series.iloc[first])} (row {first + 1}) is "
+                             "not an integer", path)
     return values.astype(np.int64)
 
 

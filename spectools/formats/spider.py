@@ -39,7 +39,7 @@ import pandas as pd
 from ..errors import Hint, SpectoolsError
 from ..io.spiderdoc import read_doc, write_doc
 from ..ops.geometry import rotate_xy
-from ..particles import ALIGNMENT_2D, ParticleTable, check_finite
+from ..particles import ALIGNMENT_2D, ParticleTable, check_finite, check_values
 from .paths import relative_to_output, resolve_stack_paths
 
 #: Known layouts: register count -> (register of each quantity, description).
@@ -114,7 +114,7 @@ def read(path, *, stack=None, registers=None, pixel_size_a=None, search_dirs=())
     data.update(_alignment_columns(doc, layout, path))
     table = ParticleTable(pd.DataFrame(data), source=str(path), source_format="spider",
                           class_base=1, assumptions=assumptions, format_detail=detail)
-    check_finite(table, ALIGNMENT_2D)
+    check_values(table)
     return table
 
 

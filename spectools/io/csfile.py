@@ -11,6 +11,7 @@ import numpy as np
 
 from ..errors import SpectoolsError
 from .atomic import atomic_output
+from .files import regular_file
 
 #: Large datasets have long dtype descriptions; numpy >= 1.24 refuses headers
 #: over 10 000 bytes unless told otherwise (pyem uses 100 000 too).
@@ -26,6 +27,7 @@ def load_cs(path):
         For the compressed CSDAT variant, truncated or corrupted files, and
         arrays that are not one-dimensional structured arrays.
     """
+    regular_file(path)
     try:
         with open(path, "rb") as fh:
             magic = fh.read(6)
@@ -56,6 +58,7 @@ def cs_field_names(path):
     Returns None when the header cannot be read this way (compressed or
     damaged files; :func:`load_cs` then says what is wrong).
     """
+    regular_file(path)  # never open a FIFO or device
     readers = {(1, 0): np.lib.format.read_array_header_1_0,
                (2, 0): np.lib.format.read_array_header_2_0}
     try:

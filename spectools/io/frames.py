@@ -46,7 +46,9 @@ from pathlib import Path
 import numpy as np
 
 from ..errors import SpectoolsError
+from .files import regular_file
 from .frame_source import FrameSource
+from .pixel_values import MAX_PIXEL
 from .mrc import read_mrc_layout
 from .positioned import read_at
 from .tiff import TiffFrames
@@ -86,13 +88,10 @@ def open_frames(path, *, orientation="relion"):
     if orientation not in ORIENTATIONS:
         raise ValueError(f"orientation must be one of {ORIENTATIONS}, not {orientation!r}")
     path = Path(path)
+    regular_file(path, missing="file not found")
     try:
         with open(path, "rb") as handle:
             head = handle.read(4)
-    except FileNotFoundError:
-        raise SpectoolsError("file not found", path) from None
-    except IsADirectoryError:
-        raise SpectoolsError("is a folder, not an image file", path) from None
     except OSError as exc:
         raise SpectoolsError(f"cannot read: {exc.strerror or exc}", path) from None
     if not head:
@@ -171,7 +170,8 @@ def read_reference(path, *, orientation="relion"):
     Raises
     ------
     SpectoolsError
-        Unreadable files, NaN or infinite values.
+        Unreadable files, NaN, infinite or absurd values (see
+        :mod:`spectools.io.pixel_values`).
 
     Notes
     -----
@@ -183,9 +183,10 @@ def read_reference(path, *, orientation="relion"):
         orientation = "stored"
     with open_frames(path, orientation=orientation) as source:
         image = source.read(0)
-    bad = ~np.isfinite(image)
+    bad = ~(np.abs(image) <= MAX_PIXEL)  # NaN compares False
     if bad.any():
         y, x = np.argwhere(bad)[0]
-        raise SpectoolsError(f"reference has {int(bad.sum())} NaN or infinite pixels "
-                             f"(first at x={x}, y={y})", path)
+        raise SpectoolsError(f"reference has {int(bad.sum())} NaN, infinite or absurd pixels "
+                             f"(beyond ±{MAX_PIXEL:.0e}; first at x={x}, y={y}: "
+                             f"{float(image[y, x]):g})", path)
     return image

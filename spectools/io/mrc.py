@@ -47,6 +47,7 @@ import numpy as np
 
 from ..errors import SpectoolsError
 from .atomic import AtomicWriter
+from .files import regular_file
 from .pixel_size import header_pixel_size_a
 from .stats import RunningStats
 
@@ -176,6 +177,7 @@ def read_mrc_layout(path, *, kind="particles", not_mrc=None):
         promises.
     """
     modes, unit, purpose = _KINDS[kind]
+    regular_file(path, missing="cannot read MRC header: no such file")
     try:
         with open(path, "rb") as handle:
             raw = handle.read(HEADER_BYTES)

@@ -33,6 +33,7 @@ import numpy as np
 
 from ..errors import SpectoolsError
 from .atomic import atomic_output
+from .files import regular_file
 
 # Old fixed format (I6,I1,9G12.3): key in columns 1-6, register count in
 # column 7, then 12-character fields.
@@ -120,6 +121,7 @@ def read_doc(path):
         message names the line number.
     """
     path = Path(path)
+    regular_file(path)
     try:
         raw = path.read_bytes()
     except OSError as exc:

@@ -15,7 +15,9 @@ Layout (SPIDER ``docs/image_doc.html``):
 * The first row stored is the top row in SPIDER's display; like MRC, the data
   are read into ``img[row, col]`` with no flipping.
 
-Header words used here (1-based, as SPIDER numbers them): 1 NZ, 2 NY, 3 IREC
+Header words used here (1-based, as SPIDER numbers them): 1 NZ (1 for an
+image; -1 in legacy 2D images, SPIDER's ``docs/head_include.html``, read as
+1; below -1 refused), 2 NY, 3 IREC
 (records per image including its header), 5 IFORM (1 = 2D image, 3 = volume,
 negative = Fourier), 6 IMAMI (1 when 7-10 are valid), 7 FMAX, 8 FMIN, 9 AV,
 10 SIG, 12 NX, 13 LABREC, 22 LABBYT, 23 LENBYT, 24 ISTACK, 26 MAXIM,
@@ -36,6 +38,7 @@ import numpy as np
 
 from ..errors import SpectoolsError
 from .atomic import AtomicWriter, atomic_output
+from .files import regular_file
 from .pixel_size import header_pixel_size_a
 from .stats import RunningStats
 
@@ -80,6 +83,7 @@ def _plausible(header):
 
 def _read_overall_header(path):
     """``(header words as float64, byteorder)`` of the file's first header."""
+    regular_file(path, missing="cannot read SPIDER image: no such file")
     try:
         with open(path, "rb") as fh:
             head = fh.read(_HEADER_WORDS * 4)
@@ -126,7 +130,10 @@ def read_spider_header(path):
     iform = int(_word(words, "IFORM"))
     labrec, labbyt, lenbyt = (int(_word(words, n)) for n in ("LABREC", "LABBYT", "LENBYT"))
     istack = int(_word(words, "ISTACK"))
-    if iform == 3 or abs(nz) > 1:
+    if nz < -1:
+        raise SpectoolsError(f"inconsistent SPIDER header: NZ {nz} (slices must be 1 or more; "
+                             "-1 marks a legacy 2D image)", path)
+    if iform == 3 or nz > 1:
         raise SpectoolsError(f"is a SPIDER volume ({nx}x{ny}x{abs(nz)}, IFORM {iform}); "
                              "only 2D images and stacks are supported", path)
     if iform < 0:

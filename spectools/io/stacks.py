@@ -14,6 +14,7 @@ from pathlib import Path
 import numpy as np
 
 from ..errors import SpectoolsError
+from .files import regular_file
 from .positioned import read_at
 
 SPIDER_EXTENSIONS = (".spi", ".stk", ".spider")
@@ -100,8 +101,7 @@ class StackCache:
             if path in self._open:
                 self._open.move_to_end(path)
                 return self._open[path]
-            if not Path(path).is_file():
-                raise SpectoolsError("image stack not found", path)
+            regular_file(path, missing="image stack not found")
             layout = dict(stack_layout(path), fd=os.open(path, os.O_RDONLY))
             self._open[path] = layout
             if len(self._open) > self.max_open:

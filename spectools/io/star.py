@@ -17,6 +17,7 @@ import numpy as np
 import pandas as pd
 
 from ..errors import SpectoolsError
+from .files import regular_file
 
 _VERSION = re.compile(r"^#\s*version\s+(\d+)", re.MULTILINE)
 
@@ -38,6 +39,7 @@ def read_star(path):
     """
     import starfile
 
+    regular_file(path)
     try:
         with open(path, "rb") as fh:
             raw = fh.read()

@@ -27,6 +27,10 @@ from ..errors import SpectoolsError
 #: Names of the parameters, in the order of the dataclass fields.
 PARAMETERS = ("defocus_u_a", "defocus_v_a", "defocus_angle_deg", "voltage_kv", "cs_mm",
               "amplitude_contrast", "phase_shift_deg")
+#: Largest voltage (kV) and Cs (mm) taken for real: microscopes run at up to
+#: 3000 kV with a Cs of a few mm; 300000 or 2700 are volts or micrometres.
+MAX_VOLTAGE_KV = 5000.0
+MAX_CS_MM = 100.0
 
 
 def electron_wavelength_a(voltage_kv):
@@ -58,8 +62,9 @@ class CTF:
     Raises
     ------
     SpectoolsError
-        For non-finite values, a voltage that is not positive, a negative Cs
-        or an amplitude contrast outside [0, 1).
+        For non-finite values, a voltage that is not positive or beyond
+        :data:`MAX_VOLTAGE_KV`, a Cs that is negative or beyond
+        :data:`MAX_CS_MM`, or an amplitude contrast outside [0, 1).
     """
 
     defocus_u_a: float
@@ -77,8 +82,15 @@ class CTF:
             object.__setattr__(self, name, _finite(getattr(self, name), name))
         if not self.voltage_kv > 0:
             raise SpectoolsError(f"voltage must be positive, not {self.voltage_kv:g} kV")
+        if self.voltage_kv > MAX_VOLTAGE_KV:
+            raise SpectoolsError(f"voltage {self.voltage_kv:g} kV is beyond any microscope "
+                                 f"({MAX_VOLTAGE_KV:g} kV at most): volts instead of kV?")
         if self.cs_mm < 0:
             raise SpectoolsError(f"spherical aberration must be at least 0, not {self.cs_mm:g} mm")
+        if self.cs_mm > MAX_CS_MM:
+            raise SpectoolsError(f"spherical aberration {self.cs_mm:g} mm is beyond any "
+                                 f"microscope ({MAX_CS_MM:g} mm at most): micrometres instead "
+                                 "of mm?")
         if not 0 <= self.amplitude_contrast < 1:
             raise SpectoolsError("amplitude contrast must be in [0, 1), not "
                                  f"{self.amplitude_contrast:g}")

@@ -83,6 +83,19 @@ def _check_rot_flip(rot, flip):
     return int(rot), int(flip)
 
 
+def check_gain(gain, path):
+    """Refuse a gain reference that would zero every frame (0, or not positive, everywhere).
+
+    A gain multiplies the frames: one without a single positive pixel leaves
+    nothing (or only negated counts) to compute a spectrum from.
+    """
+    gain = np.asarray(gain)
+    if gain.size and not (gain > 0).any():
+        what = "0 everywhere" if not gain.any() else "nowhere positive"
+        raise SpectoolsError(f"gain reference is {what}: every corrected frame would be "
+                             f"{'0' if not gain.any() else 'negative or 0'}", path)
+
+
 def reference_notes(gain):
     """Things worth telling a user about a gain reference, as short sentences.
 

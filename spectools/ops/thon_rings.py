@@ -112,6 +112,11 @@ def whole_power_spectrum(image, box, workers=1):
     return np.maximum(full_plane(smooth, box), 0.0)
 
 
+def target_size(size, pixel_size_a, target_pixel_a):
+    """Side (even) of a ``size``-px spectrum cropped or padded to the Nyquist of ``target_pixel_a``."""
+    return int(round(size * pixel_size_a / target_pixel_a / 2.0)) * 2
+
+
 def resample_spectrum(spectrum, pixel_size_a, target_pixel_a=None, box=None):
     """Crop (or zero-pad) a centred spectrum to a target Nyquist, then resize to ``box``.
 
@@ -130,7 +135,7 @@ def resample_spectrum(spectrum, pixel_size_a, target_pixel_a=None, box=None):
     size = spectrum.shape[-1]
     out, out_pixel = spectrum, float(pixel_size_a)
     if target_pixel_a:
-        keep = int(round(size * pixel_size_a / target_pixel_a / 2.0)) * 2
+        keep = target_size(size, pixel_size_a, target_pixel_a)
         c = size // 2
         if keep <= size:
             out = spectrum[c - keep // 2:c + keep // 2, c - keep // 2:c + keep // 2]

@@ -27,7 +27,8 @@ import numpy as np
 from .. import __version__
 from ..errors import Hint, SpectoolsError
 from ..formats import write_particles
-from ..io.atomic import OutputSet, check_not_input
+from ..io.atomic import OutputSet, check_outputs
+from ..io.memory import check_disk
 from ..io.mrc import MrcStackWriter
 from ..io.spiderimage import SpiderStackWriter
 from ..io.stacks import StackCache
@@ -35,9 +36,10 @@ from ..ops.geometry import rotate_xy, transformed_direction
 from ..ops.resample import FILLS, INTERPOLATIONS, align_images, resize_box
 from ..particles import ParticleTable, class_populations
 from .batches import batch_rows, ordered_map, progress, read_batch
-from .inputs import SKIP_MISSING, OpticsOptions, checked_table, fill_optics
+from .inputs import SKIP_MISSING, OpticsOptions, checked_table, fill_optics, referenced_stacks
+from .limits import stack_batch_size
 from .options import Option, vocabulary
-from .parsing import parse_choice_list, parse_int, parse_positive_int
+from .parsing import parse_choice_list, parse_nonnegative_int, parse_positive_int
 from .sidecar import sidecar, write_sidecar
 from .workers import WORKERS
 
@@ -94,6 +96,10 @@ class StackOptions:
         unknown = [k for k in self.metadata or () if k not in METADATA]
         if unknown:
             raise SpectoolsError(f"unknown metadata {unknown}; choose from {', '.join(METADATA)}")
+        try:
+            parse_nonnegative_int(self.seed)
+        except ValueError as exc:
+            raise SpectoolsError(f"the random seed {exc}") from None
 
 
 OPTIONS = vocabulary(
@@ -127,7 +133,7 @@ OPTIONS = vocabulary(
                          "doc for SPIDER output)."),
     skip_missing=SKIP_MISSING,
     workers=WORKERS,
-    seed=Option(label="Random seed", kind="int", parse=parse_int, expert=True,
+    seed=Option(label="Random seed", kind="int", parse=parse_nonnegative_int, expert=True,
                 help="Seed of the noise fill (the same seed gives the same stack)."),
 )
 
@@ -148,7 +154,8 @@ def run_stack(table: ParticleTable, output, options: StackOptions = StackOptions
     optics : OpticsOptions
         Values RELION's optics block needs when the input lacks them.
     protect : iterable of path-like
-        Files that must not be overwritten (the metadata files read).
+        Further files that must not be overwritten (paths or ``(path, what)``
+        pairs; the metadata file and the stacks of ``table`` always are).
     front_end, context
         Recorded in the sidecar.
 
@@ -157,18 +164,26 @@ def run_stack(table: ParticleTable, output, options: StackOptions = StackOptions
     dict
         The sidecar written: ``files``, ``particles``, per-class counts, seconds...
     """
+    output = Path(output)
+    inputs = list(protect) + referenced_stacks(table)
+    check_outputs([output], inputs)
+    _check_output(output, options)
     table, _, notes = checked_table(table, skip_missing=options.skip_missing)
     fill_optics(table, optics)
-    for path, _ in stack_groups(table, Path(output), options.per_class):
-        check_not_input(path, protect)
-    summary = write_aligned_stack(table, output, options, front_end=front_end, context=context,
+    check_outputs(planned_outputs(table, output, options), inputs)
+    out_box = int(options.box or table.box_px)
+    batch_size = stack_batch_size(table.box_px, out_box, options.workers)
+    check_disk(output.parent, len(table) * out_box ** 2 * (2 if options.float16 else 4),
+               f"{len(table)} aligned {out_box}-px images")
+    summary = write_aligned_stack(table, output, options, batch_size=batch_size, inputs=inputs,
+                                  front_end=front_end, context=context,
                                   show_progress=show_progress)
     summary["notes"] = notes + summary["notes"]
     return summary
 
 
 def write_aligned_stack(table, output, options=StackOptions(), *, batch_size=32,
-                        show_progress=None, front_end="api", context=None):
+                        show_progress=None, front_end="api", context=None, inputs=()):
     """Write the aligned stack(s) of checked particles with their metadata and a JSON sidecar.
 
     Parameters
@@ -183,6 +198,8 @@ def write_aligned_stack(table, output, options=StackOptions(), *, batch_size=32,
         Images per batch (memory ~ 2 x workers x batch_size images).
     show_progress : bool, optional
         Progress bar; default when stderr is a terminal.
+    inputs : iterable
+        Files no output may replace (see :class:`~spectools.io.atomic.OutputSet`).
 
     Returns
     -------
@@ -198,7 +215,7 @@ def write_aligned_stack(table, output, options=StackOptions(), *, batch_size=32,
     cache = StackCache()
     files = []
     bar = progress(len(table), "aligning", show_progress)
-    with OutputSet() as outputs:
+    with OutputSet(inputs) as outputs:
         for stack_path, rows in stack_groups(table, output, options.per_class):
             sub = table.take(rows)
             # Metadata first: a table that cannot be written fails before any image work.
@@ -219,6 +236,20 @@ def write_aligned_stack(table, output, options=StackOptions(), *, batch_size=32,
             write_sidecar(fh, summary)
     bar.close()
     return summary
+
+
+def planned_outputs(table, output, options):
+    """Every file :func:`write_aligned_stack` writes for ``table``, as ``(path, what)`` pairs."""
+    output = Path(output)
+    kinds, _ = _metadata_kinds(table, output, options.metadata)
+    planned = []
+    for stack_path, _ in stack_groups(table, output, options.per_class):
+        planned.append((stack_path, "an aligned stack"))
+        planned += [(_beside(stack_path, METADATA[kind][1]), f"the {kind} metadata of "
+                     f"{stack_path.name}") for kind in kinds]
+    planned.append((_beside(output if options.per_class else stack_path, ".json"),
+                    "the JSON sidecar"))
+    return planned
 
 
 def _check_output(output, options):

@@ -26,8 +26,9 @@ import numpy as np
 
 from .. import __version__
 from ..errors import SpectoolsError
-from ..io.atomic import OutputSet, check_not_input
+from ..io.atomic import OutputSet, check_outputs
 from ..io.mrc import MrcStackWriter
+from ..io.pixel_values import describe_unusable, unusable_images
 from ..io.stacks import open_stack
 from ..ops.axis import axis_angle_from_image
 
@@ -36,7 +37,8 @@ from ..ops.resample import INTERPOLATIONS
 from ..ops.layer_lines import layer_line_profile, layer_lines
 from ..particles import ParticleTable
 from ..plots import profile_png, spectrum_png
-from .inputs import SKIP_MISSING, checked_table
+from .inputs import SKIP_MISSING, checked_table, referenced_stacks
+from .limits import avgps_batch_size
 from .options import Option, vocabulary
 from .parsing import (parse_axis_angle, parse_overlay, parse_positive_float, parse_positive_int,
                       parse_resolutions)
@@ -82,7 +84,10 @@ class AvgpsOptions:
                 raise SpectoolsError(f"{name} must be one of {', '.join(allowed)}, not "
                                      f"{getattr(self, name)!r}")
         if self.axis_angle != "auto":
-            object.__setattr__(self, "axis_angle", parse_axis_angle(self.axis_angle))
+            try:
+                object.__setattr__(self, "axis_angle", parse_axis_angle(self.axis_angle))
+            except ValueError as exc:
+                raise SpectoolsError(f"axis_angle: {exc}") from None
 
 
 OPTIONS = vocabulary(
@@ -196,7 +201,9 @@ def run_avgps(table: ParticleTable, output, options: AvgpsOptions = AvgpsOptions
         native class number -> image.  Measures the axis angles (with
         ``axis_angle="auto"``) and checks the alignment convention.
     protect : iterable of path-like
-        Files that must not be overwritten (the metadata files read).
+        Further files that must not be overwritten (paths or ``(path, what)``
+        pairs; the metadata file, the stacks of ``table`` and the class
+        averages always are).
     front_end : {"cli", "scipion", "api"}
     context : dict, optional
         Recorded in the sidecar (e.g. the command line).
@@ -216,10 +223,15 @@ def run_avgps(table: ParticleTable, output, options: AvgpsOptions = AvgpsOptions
     output = Path(output)
     if output.suffix.lower() not in (".mrc", ".map"):
         raise SpectoolsError("the averaged spectrum is written as .mrc", output)
-    protect = list(protect) + ([class_averages] if isinstance(class_averages, (str, Path))
-                               else [])
-    check_not_input(output, protect)
+    inputs = list(protect) + ([(class_averages, "the class averages")]
+                              if isinstance(class_averages, (str, Path)) else [])
+    check_outputs([output], inputs)
     table, box, notes = checked_table(table, skip_missing=options.skip_missing)
+    inputs += referenced_stacks(table)
+    classes = _native_classes(table) or [1]
+    check_outputs(planned_outputs(output, options, classes), inputs)
+    batch_size = avgps_batch_size(box, options.pad, len(classes), options.workers,
+                                  options.png or options.profile)
     pixel_size_a = table.pixel_size_a
     diameter_px, tube_note = tube_diameter_px(options, box, pixel_size_a)
     notes += tube_note
@@ -232,12 +244,12 @@ def run_avgps(table: ParticleTable, output, options: AvgpsOptions = AvgpsOptions
         normalize=options.normalize, axis=options.axis, axis_angle=options.axis_angle,
         class_average_angles=class_angles, interpolation=options.interpolation,
         ctf_correction=options.ctf_correction, wiener_constant=options.wiener_constant,
-        workers=options.workers, show_progress=show_progress)
+        workers=options.workers, batch_size=batch_size, show_progress=show_progress)
     overlay = overlay_lines(options.overlay, pixel_size_a)
     extra = {"alignment_check": check} if check else {}
     files, content = write_outputs(result, output, table=table, options=options,
                                    overlay=overlay, extra=extra, front_end=front_end,
-                                   context=context, notes=notes + result.notes)
+                                   context=context, notes=notes + result.notes, inputs=inputs)
     return AvgpsRun(result=result, files=files, notes=notes + result.notes, sidecar=content)
 
 
@@ -267,6 +279,9 @@ def read_class_averages(path, table, box):
         index = native - table.class_base
         if 0 <= index < stack.shape[0]:
             out[native] = np.asarray(stack[index], np.float32)
+            if unusable_images(out[native])[0]:
+                raise SpectoolsError(f"class average {native} (image {index + 1}) "
+                                     f"{describe_unusable(out[native])}", path)
     return out
 
 
@@ -324,9 +339,33 @@ def methods_text(content):
 # ---------------------------------------------------------------------- writing
 
 
+def planned_outputs(output, options, classes):
+    """Every file :func:`write_outputs` writes, as ``(path, what)`` pairs.
+
+    ``classes`` are the native class numbers (their pictures are named after them).
+    """
+    output = Path(output)
+    stem = output.with_suffix("")
+    planned = [(output, "the averaged spectrum")]
+    if options.per_class:
+        planned.append((Path(f"{stem}_classes.mrcs"), "the per-class spectra"))
+    if options.png:
+        planned.append((Path(f"{stem}.png"), "the spectrum's picture"))
+        if options.per_class:
+            planned += [(Path(f"{stem}_class{k:03d}.png"), f"the picture of class {k}")
+                        for k in classes]
+    if options.profile:
+        planned += [(Path(f"{stem}_profile.csv"), "the layer-line profile"),
+                    (Path(f"{stem}_profile.png"), "the layer-line profile's picture")]
+    return planned + [(Path(f"{stem}.json"), "the JSON sidecar")]
+
+
 def write_outputs(result, output, *, table, options, overlay=None, extra=None,
-                  front_end="api", context=None, notes=()):
+                  front_end="api", context=None, notes=(), inputs=()):
     """Write the MRC(s), PNG(s), profile and JSON sidecar of a spectrum, atomically.
+
+    ``inputs`` are the files no output may replace (see
+    :class:`~spectools.io.atomic.OutputSet`).
 
     Returns
     -------
@@ -337,7 +376,7 @@ def write_outputs(result, output, *, table, options, overlay=None, extra=None,
     output = Path(output)
     stem = output.with_suffix("")
     files = []
-    with OutputSet() as outputs:
+    with OutputSet(inputs) as outputs:
         def target(path):
             files.append(str(path))
             return outputs.path(path)

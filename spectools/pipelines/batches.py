@@ -9,6 +9,7 @@ import sys
 import numpy as np
 
 from ..errors import SpectoolsError
+from ..io.pixel_values import describe_unusable, unusable_images
 
 
 def read_batch(table, rows, cache):
@@ -17,7 +18,8 @@ def read_batch(table, rows, cache):
     Raises
     ------
     SpectoolsError
-        For images containing NaN or infinity (naming stack and image).
+        For images containing NaN, infinity or absurd values (naming stack
+        and image; see :mod:`spectools.io.pixel_values`).
     """
     d = table.data
     paths = d["image_path"].to_numpy()[rows]
@@ -29,10 +31,10 @@ def read_batch(table, rows, cache):
         if out is None:
             out = np.empty((len(rows),) + images.shape[1:], np.float32)
         out[where] = images
-    bad = ~np.isfinite(out).all(axis=(1, 2))
+    bad = unusable_images(out)
     if bad.any():
         i = int(np.flatnonzero(bad)[0])
-        raise SpectoolsError(f"image {int(indices[i]) + 1} contains NaN or infinite values",
+        raise SpectoolsError(f"image {int(indices[i]) + 1} {describe_unusable(out[i])}",
                              paths[i])
     return out
 

@@ -13,9 +13,9 @@ from ..errors import Hint, SpectoolsError
 from ..formats import FORMATS, detect_format, write_particles
 from ..formats.relion import WRITE_VERSIONS
 from ..formats.stack_files import check_references, fill_from_stacks
-from ..io.atomic import check_not_input
+from ..io.atomic import check_outputs
 from ..particles import ParticleTable
-from .inputs import OpticsOptions, fill_optics
+from .inputs import OpticsOptions, fill_optics, referenced_stacks
 from .options import Option, vocabulary
 from .parsing import parse_positive_int
 
@@ -60,14 +60,16 @@ def run_convert(table: ParticleTable, output, options: ConvertOptions = ConvertO
     optics : OpticsOptions
         Values RELION's optics block needs when the input lacks them.
     protect : iterable of path-like
-        Files that must not be overwritten (the metadata files read).
+        Further files that must not be overwritten (paths or ``(path, what)``
+        pairs; the metadata file and the stacks of ``table`` always are).
 
     Returns
     -------
     ParticleTable
         The table as written (box and pixel sizes filled from the stacks).
     """
-    check_not_input(output, protect)
+    check_outputs([(output, "the converted metadata")],
+                  list(protect) + referenced_stacks(table))
     out_format = detect_format(output, options.to) if options.to else None
     report = check_references(table)
     problems = report.problems(table)

@@ -10,6 +10,7 @@ import numpy as np
 from ..formats import cryosparc, detect_format
 from ..formats.stack_files import check_references
 from ..io.csfile import cs_field_names
+from ..io.files import regular_file
 from ..particles import COLUMNS, class_populations
 from .inputs import ReadOptions, read_input
 
@@ -25,6 +26,7 @@ def describe_input(path, options: ReadOptions = ReadOptions()):
     whose images live in the passthrough file) is described by its fields
     instead of being refused.
     """
+    regular_file(path)
     if detect_format(path) == "cryosparc":
         names = set(cs_field_names(path) or ())
         if options.passthrough:
@@ -59,10 +61,10 @@ def summarize(table):
     out["class_numbering"] = (f"from {table.class_base} ("
                               f"{'cryoSPARC' if table.class_base == 0 else 'RELION/SPIDER'} style)")
     out["classes"] = {str(int(k)): int(v) for k, v in pops.items()}
-    if "class_posterior" in d:
-        post = d["class_posterior"].to_numpy(float)
-        out["class_posterior"] = {"min": float(np.nanmin(post)) if len(post) else None,
-                                  "median": float(np.nanmedian(post)) if len(post) else None}
+    post = d["class_posterior"].to_numpy(float) if "class_posterior" in d else np.array([])
+    post = post[np.isfinite(post)]
+    if len(post):
+        out["class_posterior"] = {"min": float(post.min()), "median": float(np.median(post))}
     if "helical_tube_id" in d:
         key = ["micrograph_name", "helical_tube_id"] if "micrograph_name" in d else \
             ["helical_tube_id"]
@@ -71,9 +73,11 @@ def summarize(table):
     for col in ("voltage_kv", "cs_mm", "amplitude_contrast"):
         if col in d:
             ctf[col] = _unique(d, col)
-    if "defocus_u_a" in d and len(d):
-        ctf["defocus_range_a"] = [float(d[["defocus_u_a", "defocus_v_a"]].min().min()),
-                                  float(d[["defocus_u_a", "defocus_v_a"]].max().max())]
+    defocus = [c for c in ("defocus_u_a", "defocus_v_a") if c in d]
+    values = d[defocus].to_numpy(float) if defocus and len(d) else np.array([])
+    values = values[np.isfinite(values)]
+    if len(values):
+        ctf["defocus_range_a"] = [float(values.min()), float(values.max())]
     out["ctf"] = ctf
     if "optics_group" in d:
         out["optics_groups"] = int(d["optics_group"].nunique())
@@ -82,6 +86,7 @@ def summarize(table):
     report = check_references(table)
     stacks = report.stacks
     out["stacks"] = {"referenced": int(len(stacks)), "found": int(stacks["exists"].sum()),
+                     "unreadable": int(len(report.unreadable)),
                      "missing": int((~stacks["exists"]).sum()),
                      "missing_particles": int(stacks.loc[~stacks["exists"], "particles"].sum()),
                      "missing_examples": list(stacks.loc[~stacks["exists"], "path"].head(3)),
@@ -133,8 +138,9 @@ def format_summary(s):
         lines.append(f"  passthrough  {len(pt)}: {', '.join(pt[:12])}"
                      f"{', ...' if len(pt) > 12 else ''}")
     st = s["stacks"]
-    lines.append(f"  stacks       {st['referenced']} referenced, {st['found']} found, "
-                 f"{st['missing']} missing"
+    lines.append(f"  stacks       {st['referenced']} referenced, {st['found']} found"
+                 + (f" ({st['unreadable']} unreadable: see below)" if st["unreadable"] else "")
+                 + f", {st['missing']} missing"
                  + (f" ({st['missing_particles']} particles; e.g. "
                     f"{', '.join(st['missing_examples'])})" if st["missing"] else ""))
     for problem in st["problems"]:

@@ -22,6 +22,7 @@ import numpy as np
 from ..errors import Hint, SpectoolsError
 from ..ops.detector import apply_gain_dark, find_hot_pixels, replace_pixels
 from ..ops.fourier import full_plane
+from ..io.pixel_values import describe_unusable, unusable_images
 from ..ops.thon_rings import METHODS, welch_power_sum, whole_power_spectrum
 from .batches import ordered_map, progress
 from .parsing import parse_frame_range
@@ -142,7 +143,10 @@ def _corrected_sum(plan, indices):
     """Coherent sum of the gain- and dark-corrected frames ``indices``."""
     total = np.zeros(plan.source.shape, np.float32)
     for i in indices:
-        total += apply_gain_dark(plan.source.read(i), plan.gain, plan.dark)
+        frame = plan.source.read(i)
+        if unusable_images(frame)[0]:
+            raise SpectoolsError(f"frame {i + 1} {describe_unusable(frame)}", plan.source.path)
+        total += apply_gain_dark(frame, plan.gain, plan.dark)
     return total
 
 
@@ -156,8 +160,10 @@ def _hot_pixels(plan, chosen, sigma, workers):
 def _group_spectrum(plan, indices):
     """The centred power spectrum of one group of frames."""
     image = _corrected_sum(plan, indices)
-    if not np.isfinite(image).all():
-        raise SpectoolsError(f"frame(s) {indices[0] + 1}.. contain NaN or infinite values",
+    if unusable_images(image)[0]:
+        frames = (f"frame {indices[0] + 1}" if len(indices) == 1 else
+                  f"frames {indices[0] + 1}-{indices[-1] + 1} summed")
+        raise SpectoolsError(f"{frames} with the gain and dark {describe_unusable(image)}",
                              plan.source.path)
     if plan.hot is not None:
         image = replace_pixels(image, plan.hot)

@@ -33,13 +33,14 @@ import csv
 import dataclasses
 import io
 import math
+import os
 from pathlib import Path
 from typing import Optional, Union
 
 import numpy as np
 
 from ..errors import Hint, SpectoolsError
-from ..io.atomic import OutputSet, check_not_input
+from ..io.atomic import OutputSet, check_outputs
 from ..io.stacks import open_stack, stack_header
 from ..ops import indexing
 from ..ops.layer_line_search import DEFAULT_THRESHOLD, observe_layer_lines
@@ -583,23 +584,28 @@ def run_index(source: Union[str, Path, ParticleTable], output=None,
     """
     output = _output_path(source, output)
     protect = list(protect)
+    missing_folders = _missing_folders(output.parent)
     if isinstance(source, ParticleTable):
-        check_not_input(output, protect)
+        inputs = protect + ([(class_averages, "the class averages")]
+                            if isinstance(class_averages, (str, Path)) else [])
+        check_outputs(planned_outputs(output) + [_spectrum_target(output)], inputs)
         spectrum_path, spectrum_files, spectrum_notes = _spectrum_from_particles(
             source, output, options, avgps_options, class_averages, protect, front_end,
             context, show_progress)
     else:
         spectrum_path, spectrum_files, spectrum_notes = Path(source), [], []
-    check_not_input(output, protect + [spectrum_path])
+    inputs = protect + [(spectrum_path, "the spectrum"),
+                        (spectrum_path.with_suffix(".json"), "the spectrum's sidecar")]
+    check_outputs(planned_outputs(output), inputs)
     try:
         spectrum, info = read_spectrum(spectrum_path, options)
         result = index_spectrum(spectrum, info["pixel_size_a"], options, axis=info["axis"],
                                 box_px=info["box_px"], pad=info["pad"])
         files, content = write_index_outputs(result, output, spectrum, info, options,
                                              source=spectrum_path, front_end=front_end,
-                                             context=context)
+                                             context=context, inputs=inputs)
     except SpectoolsError:
-        _remove(spectrum_files)
+        _remove(spectrum_files, missing_folders)
         raise
     return IndexRun(result=result, files=files, sidecar=content, spectrum_files=spectrum_files,
                     spectrum_notes=spectrum_notes)
@@ -616,6 +622,17 @@ def _output_path(source, output):
     return output
 
 
+def planned_outputs(output):
+    """Every file :func:`write_index_outputs` writes for ``output`` (the table)."""
+    stem = Path(output).with_suffix("")
+    return [Path(output), Path(f"{stem}.png"), Path(f"{stem}.json")]
+
+
+def _spectrum_target(output):
+    """Where the spectrum of particles is written: beside the table, ``OUT_avgps.mrc``."""
+    return output.with_name(output.stem + "_avgps.mrc")
+
+
 def _spectrum_from_particles(table, output, options, avgps_options, class_averages, protect,
                              front_end, context, show_progress):
     """The averaged spectrum of the particles, written beside the output (OUT_avgps.mrc)."""
@@ -629,7 +646,7 @@ def _spectrum_from_particles(table, output, options, avgps_options, class_averag
         avgps_options = dataclasses.replace(avgps_options,
                                             tube_diameter_a=1.2 * options.diameter_a)
     avgps_options = dataclasses.replace(avgps_options, axis="vertical")
-    target = output.with_name(output.stem + "_avgps.mrc")
+    target = _spectrum_target(output)
     done = run_avgps(table, target, avgps_options, class_averages=class_averages,
                      protect=protect, front_end=front_end, context=context,
                      show_progress=show_progress)
@@ -653,10 +670,26 @@ def _check_before_computing(table, options):
         check_diameter(options.diameter_a, int(box), float(pixel))
 
 
-def _remove(files):
+def _missing_folders(folder):
+    """The folders of ``folder``'s path that do not exist yet, deepest first."""
+    missing = []
+    folder = Path(os.path.abspath(folder))
+    while not os.path.lexists(folder) and folder != folder.parent:
+        missing.append(folder)
+        folder = folder.parent
+    return missing
+
+
+def _remove(files, folders=()):
+    """Remove the spectrum computed for a failed run, and the folders made for it (if empty)."""
     for path in files:
         try:
             Path(path).unlink()
+        except OSError:
+            pass
+    for folder in folders:
+        try:
+            folder.rmdir()
         except OSError:
             pass
 
@@ -763,7 +796,7 @@ def candidates_csv(candidates):
 
 
 def write_index_outputs(result, output, spectrum, info, options, *, source, front_end="api",
-                        context=None):
+                        context=None, inputs=()):
     """Write the CSV, the PNG and the JSON sidecar together (atomically).
 
     Returns
@@ -774,8 +807,8 @@ def write_index_outputs(result, output, spectrum, info, options, *, source, fron
     """
     output = Path(output)
     stem = output.with_suffix("")
-    files = [str(output), f"{stem}.png", f"{stem}.json"]
-    with OutputSet() as outputs:
+    files = [str(path) for path in planned_outputs(output)]
+    with OutputSet(inputs) as outputs:
         with open(outputs.path(output), "w") as fh:
             fh.write(candidates_csv(result.candidates))
         _write_png(outputs.path(Path(f"{stem}.png")), result, spectrum, info, options)

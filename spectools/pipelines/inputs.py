@@ -8,6 +8,7 @@ the Scipion forms show.
 from __future__ import annotations
 
 import dataclasses
+import os
 from typing import Optional
 
 import numpy as np
@@ -131,14 +132,44 @@ def read_input(path, options: ReadOptions = ReadOptions()) -> ParticleTable:
     return read_particles(path, **kwargs)
 
 
-def input_files(path, options: ReadOptions = ReadOptions()):
-    """Every metadata file a job reads for ``path`` (none of them may be overwritten)."""
-    return [p for p in (path, options.passthrough, options.stack) if p]
+def input_files(path, options: ReadOptions = ReadOptions(), table=None) -> list:
+    """Every file a job reads for ``path``: none of them may be overwritten.
+
+    Parameters
+    ----------
+    path : path-like
+        The metadata file.
+    options : ReadOptions
+        Its passthrough file and SPIDER stack, if any.
+    table : ParticleTable, optional
+        The table as read (before any selection): every stack it references
+        is an input too, selected or not.
+
+    Returns
+    -------
+    list of (path, str)
+        Each file with what it is, for :func:`spectools.io.atomic.check_outputs`.
+    """
+    files = [(p, what) for p, what in ((path, "the metadata file"),
+                                        (options.passthrough, "the passthrough file"),
+                                        (options.stack, "the image stack"))
+             if p]
+    return files + (referenced_stacks(table) if table is not None else [])
+
+
+def referenced_stacks(table: ParticleTable) -> list:
+    """``(path, what)`` of every image stack ``table`` references (and its metadata file)."""
+    stacks = [(p, "a stack the metadata references")
+              for p in dict.fromkeys(table.data["image_path"].astype(str))]
+    source = table.source
+    return stacks + ([(source, "the metadata file")] if source and os.path.isfile(source) else [])
 
 
 def select(table: ParticleTable, options: SelectOptions = SelectOptions()) -> ParticleTable:
     """Apply the class and posterior selection; refuse an empty result."""
     n_before = len(table)
+    if n_before == 0:
+        raise SpectoolsError("holds no particles", table.source or None)
     if options.classes is not None:
         table = select_classes(table, options.classes)
     if options.top_classes is not None:

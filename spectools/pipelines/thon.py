@@ -23,18 +23,19 @@ from typing import Optional
 import numpy as np
 
 from .. import __version__
-from ..errors import SpectoolsError
+from ..errors import Hint, SpectoolsError
 from ..formats.micrograph_ctf import match_ctf, read_ctf_table
-from ..io.atomic import OutputSet, check_not_input
+from ..io.atomic import OutputSet, check_outputs
 from ..io.frames import open_frames, read_reference
 from ..io.mrc import MrcStackWriter
 from ..ops.ctf import CTF
-from ..ops.detector import check_reference_shape, reference_notes, rotate_flip
+from ..ops.detector import check_gain, check_reference_shape, reference_notes, rotate_flip
 from ..ops.thon_rings import (METHODS, display_panel, resample_spectrum, rotational_average,
                               subtracted_amplitude)
 from ..plots import contact_sheet, thon_png
 from .batches import progress
 from .frame_spectrum import thon_spectrum
+from .limits import check_thon_request
 from .options import Option, vocabulary
 from .parsing import (check_frame_range, parse_float, parse_fraction, parse_frame_range,
                       parse_positive_float, parse_positive_int)
@@ -44,6 +45,8 @@ from .workers import WORKERS
 #: RELION's --gain_rot (turns of 90 degrees clockwise as relion_display shows) and --gain_flip.
 GAIN_ROTATIONS = ("0", "1", "2", "3")
 GAIN_FLIPS = ("0", "1", "2")
+#: Smallest tile and output box: fewer pixels hold no ring worth seeing.
+MIN_SPECTRUM_PX = 16
 #: What the sidecar says about the spectrum's layout.
 LAYOUT = ("centred full plane, zero frequency at index size//2; kx along columns, ky along "
           "rows; white noise of variance v gives v")
@@ -92,6 +95,15 @@ class ThonOptions:
                 raise SpectoolsError(f"{OPTIONS[name].label} must be one of "
                                      f"{', '.join(allowed)}, not {getattr(self, name)!r}")
             object.__setattr__(self, name, int(getattr(self, name)))
+        for name in ("tile", "box"):
+            if getattr(self, name) < MIN_SPECTRUM_PX:
+                raise SpectoolsError(f"{OPTIONS[name].label} must be at least "
+                                     f"{MIN_SPECTRUM_PX}, not {getattr(self, name)}")
+        if self.max_res_a and self.min_res_a and self.max_res_a >= self.min_res_a:
+            raise SpectoolsError(f"the highest resolution shown ({self.max_res_a:g} A) must be "
+                                 f"finer than the lowest ({self.min_res_a:g} A)",
+                                 hint=Hint("max_res_a", purpose="choose a smaller one"))
+        self.ctf()  # the CTF model's values are checked before any work
 
     def ctf(self):
         """The CTF given by the options (defocus and optics), or None without a defocus."""
@@ -215,14 +227,16 @@ def run_thon(inputs, outdir, options: ThonOptions = ThonOptions(), *,
     """
     inputs = [Path(p) for p in inputs]
     outdir = Path(outdir)
-    refs = [Path(p) for p in (options.gain, options.dark) if p]
-    for path in inputs:
-        check_not_input(outdir / f"{path.stem}_ps.mrc", inputs + refs + list(protect))
+    read = [(p, "an input micrograph or movie") for p in inputs] + list(protect) + [
+        (p, what) for p, what in ((options.gain, "the gain reference"),
+                                  (options.dark, "the dark reference"),
+                                  (options.ctf_from, "the CTF table")) if p]
+    check_outputs(planned_outputs(inputs, outdir), read)
     references = read_references(options)
     table = read_ctf_table(options.ctf_from) if options.ctf_from else None
     panels, titles, sidecars, files = [], [], [], []
     bar = progress(len(inputs), "micrographs", show_progress)
-    with OutputSet() as outputs:
+    with OutputSet(read) as outputs:
         for path in inputs:
             result = _spectrum_of(path, options, references)
             ctf, note = _ctf_for(path, options, ctfs, table)
@@ -241,9 +255,24 @@ def run_thon(inputs, outdir, options: ThonOptions = ThonOptions(), *,
     return ThonRun(sidecars=sidecars, files=files)
 
 
+def planned_outputs(inputs, outdir):
+    """Every file :func:`run_thon` writes for ``inputs``, as ``(path, what)`` pairs."""
+    planned = []
+    for path in map(Path, inputs):
+        stem = Path(outdir) / path.stem
+        planned += [(Path(f"{stem}{suffix}"), f"the {what} of {path}") for suffix, what in
+                    (("_ps.mrc", "spectrum"), ("_profile.csv", "profile"),
+                     ("_ps.png", "picture"), (".json", "sidecar"))]
+    if len(inputs) > 1:
+        planned.append((Path(outdir) / "contact_sheet.png", "the contact sheet"))
+    return planned
+
+
 def read_references(options):
     """The gain and dark references named by ``options``, read once for every input."""
     gain = read_reference(options.gain) if options.gain else None
+    if gain is not None:
+        check_gain(gain, options.gain)
     dark = read_reference(options.dark) if options.dark else None
     notes = []
     for ref, what in ((gain, "gain reference"), (dark, "dark reference")):
@@ -267,6 +296,8 @@ def _oriented_references(path, shape, options, references):
 
 def _spectrum_of(path, options, references):
     with open_frames(path) as source:
+        check_thon_request(path, source.shape, options.pixel_size_a or source.pixel_size_a,
+                           options)
         gain, dark = _oriented_references(path, source.shape, options, references)
         result = thon_spectrum(source, frames=options.frames, group=options.group, gain=gain,
                                dark=dark, hot_sigma=options.hot_sigma, method=options.method,

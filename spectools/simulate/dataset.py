@@ -10,7 +10,8 @@ import pandas as pd
 
 from ..errors import SpectoolsError
 from ..formats import write_particles
-from ..io.atomic import atomic_output
+from ..io.atomic import OutputSet, check_outputs
+from ..io.memory import check_disk, check_memory
 from ..io.mrc import MrcStackWriter
 from ..particles import ParticleTable
 from .segments import (
@@ -21,7 +22,9 @@ from .segments import (
     _add_noise,
     _as_ctf,
     _check_common,
+    _ctf_padding_px,
     _draw_poses,
+    _half_length_a,
     _number,
     _render_into,
 )
@@ -69,7 +72,7 @@ def simulate_dataset(folder, helices, n_per_class, box, pixel_size_a, *, seed=0,
 
     Notes
     -----
-    Files (each written atomically): ``segments_NNN.mrcs`` (raw, float32),
+    Files (written together, all or none): ``segments_NNN.mrcs`` (raw, float32),
     ``canonical.mrcs`` (class-frame images, noise- and CTF-free, in table
     order), ``particles.star`` (RELION 3.1), ``particles.cs``,
     ``particles_doc.dat`` and ``truth.json`` (helices, optics, every pose and
@@ -84,21 +87,31 @@ def simulate_dataset(folder, helices, n_per_class, box, pixel_size_a, *, seed=0,
     folder = Path(folder)
     if folder.exists() and not folder.is_dir():
         raise SpectoolsError("output folder is an existing file", folder)
-    poses, noise_rng = _draw_dataset_poses(plan)
-    folder.mkdir(parents=True, exist_ok=True)
     folder = folder.resolve()
     stacks = [folder / f"segments_{i + 1:03d}.mrcs" for i in range(plan.n_stacks)]
     paths = {"stacks": stacks, "canonical": folder / "canonical.mrcs",
-             "truth": folder / "truth.json"}
-    _write_images(plan, poses, noise_rng, stacks, paths["canonical"])
-    table = _metadata_table(plan, poses, stacks)
-    for name in plan.formats:
-        paths[name] = folder / METADATA_FILES[name]
-        write_particles(table, paths[name])
-    with atomic_output(paths["truth"], "w") as fh:
-        json.dump(_truth(plan, poses, table, stacks, paths), fh, indent=1)
-        fh.write("\n")
+             "truth": folder / "truth.json",
+             **{name: folder / METADATA_FILES[name] for name in plan.formats}}
+    check_outputs(stacks + [p for key, p in paths.items() if key != "stacks"])
+    check_disk(folder, plan.total * plan.box ** 2 * 8 + plan.total * _BYTES_PER_SEGMENT,
+               f"{plan.total} simulated segments of {plan.box} px (raw and class frame)")
+    poses, noise_rng = _draw_dataset_poses(plan)
+    # One set: a failure half-way leaves none of the files (nor the folder, when made here).
+    with OutputSet() as outputs:
+        _write_images(plan, poses, noise_rng, [outputs.path(s) for s in stacks],
+                      outputs.path(paths["canonical"]))
+        table = _metadata_table(plan, poses, stacks)
+        for name in plan.formats:
+            write_particles(table, outputs.path(paths[name]), format=name)
+        with open(outputs.path(paths["truth"]), "w") as fh:
+            json.dump(_truth(plan, poses, table, stacks, paths), fh, indent=1)
+            fh.write("\n")
     return table, paths
+
+
+#: Bytes per segment held until the metadata files are written: the table,
+#: the STAR and .cs contents and the ground truth's lists.
+_BYTES_PER_SEGMENT = 4096
 
 
 @dataclasses.dataclass(frozen=True)
@@ -162,9 +175,34 @@ def _plan(helices, n_per_class, box, pixel_size_a, *, seed, noise_sigma, shift_s
     total = int(sum(counts))
     formats, notes = _formats_that_fit(formats, total, -(-total // stack_size), mirror_fraction)
     notes += _aliasing_notes(helices, pixel_size_a)
-    return _Plan(helices, counts, box, pixel_size_a,
+    plan = _Plan(helices, counts, box, pixel_size_a,
                  _number(seed, "seed", minimum=0, integer=True), noise_sigma, shift_sigma_px,
                  _as_ctf(ctf), stack_size, formats, tuple(psi_range_deg), mirror_fraction, notes)
+    _check_memory(plan)
+    return plan
+
+
+def _check_memory(plan):
+    """Refuse a dataset whose simulation needs more memory than is available.
+
+    The peak is the metadata of every segment (held until the metadata files
+    are written), the image buffers of one batch (raw, canonical, noise, and
+    the padded CTF images), and the tables of one segment's subunits
+    (:func:`_gaussians`: two ``(subunits, box)`` tables).
+    """
+    batch = min(_BATCH, plan.stack_size, plan.total)
+    render_box = plan.box + 2 * (_ctf_padding_px(plan.ctf, plan.pixel_size_a)
+                                 if plan.ctf is not None else 0)
+    subunits, helix = max(((2 * _half_length_a(h, plan.box, render_box, plan.pixel_size_a)
+                            / h.rise_a + 1) * h.csym, i) for i, h in enumerate(plan.helices))
+    subunit_bytes = subunits * (24 * render_box + 64)
+    needed = (plan.total * _BYTES_PER_SEGMENT + batch * 12 * plan.box ** 2
+              + (batch * 16 * render_box ** 2 if plan.ctf is not None else 0) + subunit_bytes)
+    what = f"simulating {plan.total} segments of {plan.box} px"
+    if subunit_bytes > needed / 2:
+        what += (f" with a rise of {plan.helices[helix].rise_a:g} A ({subunits:.3g} subunits in "
+                 "each)")
+    check_memory(needed, what)
 
 
 def _formats_that_fit(formats, total, n_stacks, mirror_fraction):

@@ -58,6 +58,8 @@ from ..ops.geometry import inverse_affine_matrix
 _CUTOFF_SIGMAS = 9.0
 #: Images rendered at once when writing a dataset (bounds the memory).
 _BATCH = 128
+#: Largest noise standard deviation (subunit peaks are 1).
+MAX_NOISE_SIGMA = 1e6
 #: Defaults of the optics when no CTF is simulated (written to the metadata
 #: because RELION's optics block needs them).
 DEFAULT_OPTICS = {"voltage_kv": 300.0, "cs_mm": 2.7, "amplitude_contrast": 0.1}
@@ -428,6 +430,10 @@ def _check_common(box, pixel_size_a, shift_sigma_px, noise_sigma, mirror_fractio
     pixel_size_a = _number(pixel_size_a, "pixel size", minimum=0, strict=True)
     shift_sigma_px = _number(shift_sigma_px, "shift sigma", minimum=0)
     noise_sigma = _number(noise_sigma, "noise sigma", minimum=0)
+    if noise_sigma > MAX_NOISE_SIGMA:
+        raise SpectoolsError(f"noise sigma {noise_sigma:g} is beyond {MAX_NOISE_SIGMA:g} (subunit "
+                             "peaks are 1): no signal would survive, and the images would "
+                             "overflow their statistics")
     mirror_fraction = _number(mirror_fraction, "mirror fraction", minimum=0)
     if mirror_fraction > 1:
         raise SpectoolsError(f"mirror fraction must be between 0 and 1, not {mirror_fraction}")

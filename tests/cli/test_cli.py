@@ -60,7 +60,7 @@ def test_info_reports_classes_stacks_and_convention(capsys):
     code, out, _ = run(capsys, "info", "--json", path, real_fixture("cryodrgn", "relion31.star"))
     first, second = [json.loads(line) for line in out.splitlines()]
     assert first["classes"] == {str(k): int(v) for k, v in enumerate(counts)}
-    assert second["stacks"] == {"referenced": 1, "found": 1, "missing": 0,
+    assert second["stacks"] == {"referenced": 1, "found": 1, "unreadable": 0, "missing": 0,
                                 "missing_particles": 0, "missing_examples": [],
                                 "box_sizes_px": [256], "problems": []}
     assert second["pixel_sizes_a"] == [2.806]

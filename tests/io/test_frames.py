@@ -422,5 +422,13 @@ def test_reference_values_must_be_finite(tmp_path):
         warnings.simplefilter("ignore", RuntimeWarning)  # mrcfile warns about the NaN
         with mrcfile.new(path) as mrc:
             mrc.set_data(bad)
-    with raises_one_line(path, r"1 NaN or infinite pixels \(first at x=1, y=2\)"):
+    with raises_one_line(path, r"1 NaN, infinite or absurd pixels \(beyond ±1e\+09; first at "
+                               r"x=1, y=2: nan\)"):
+        read_reference(path)
+    bad[2, 1] = 1e38  # a flipped exponent bit: finite, but it would overflow every frame
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", RuntimeWarning)  # mrcfile's statistics overflow
+        with mrcfile.new(path, overwrite=True) as mrc:
+            mrc.set_data(bad)
+    with raises_one_line(path, r"first at x=1, y=2: 1e\+38"):
         read_reference(path)
