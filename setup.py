@@ -47,6 +47,8 @@ setup(
         "tqdm>=4.60",
         "matplotlib>=3.5",
         "tifffile>=2022.5",
+        # compiled inner loops (spectools/ops/kernels.py); wheels for numpy 1.22 to 2.5
+        "numba>=0.59",
     ],
     extras_require={
         "test": ["pytest>=7", "hypothesis>=6"],

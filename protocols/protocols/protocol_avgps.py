@@ -11,6 +11,7 @@ from pwem.objects import Image, SetOfImages
 from spectools.io.stacks import open_stack
 from spectools.pipelines.avgps import OPTIONS, AvgpsOptions, methods_text, run_avgps
 from spectools.pipelines.parsing import parse_class_list
+from spectools.pipelines.workers import available_cpus
 
 from ..constants import AVGPS_CLASSES, AVGPS_OUTPUT, AVGPS_PNG, AVGPS_SIDECAR
 from ..convert import (available_classes, image_file, image_index, input_alignment, is_classes,
@@ -82,7 +83,7 @@ class SpectoolsProtAveragedSpectrum(SpectoolsProtocol):
         line.addParam("csym", params.IntParam, default=1, label="Cn")
         line.addParam("diameter", params.FloatParam, default=0.0, label="Diameter (Å)")
         add_option_param(form, OPTIONS["resolution_marks"])
-        form.addParallelSection(threads=2, mpi=0)
+        form.addParallelSection(threads=available_cpus(), mpi=0)
 
     # --------------------------- INSERT steps functions ----------------------
     def _insertAllSteps(self):

@@ -7,6 +7,7 @@ from pwem.objects import SetOfParticles
 
 from spectools.pipelines.aligned_stack import AXES, OPTIONS, StackOptions, output_table, run_stack
 from spectools.pipelines.inputs import checked_table
+from spectools.pipelines.workers import available_cpus
 
 from ..constants import STACK_BASENAME, STACK_FORMAT_LABELS, STACK_FORMATS, STACK_SIDECAR
 from ..convert import sampling_rates, table_from_set, transform_from_alignment
@@ -52,7 +53,7 @@ class SpectoolsProtAlignedStack(SpectoolsProtocol):
         for name in ("interpolation", "fill", "axis", "apply_shift", "box"):
             add_option_param(form, OPTIONS[name])
         add_option_param(form, OPTIONS["float16"], condition="outputFormat == 0")
-        form.addParallelSection(threads=2, mpi=0)
+        form.addParallelSection(threads=available_cpus(), mpi=0)
 
     # --------------------------- INSERT steps functions ----------------------
     def _insertAllSteps(self):

@@ -9,9 +9,6 @@ normalisation the spectrum is ``|DFT(x) / N^2|^2``, what ``relion_image_handler
 import numpy as np
 import scipy.fft
 
-from .fourier import full_plane, half_plane
-from .resample import align_images
-
 
 def power_spectra_sum(images, pad=2, rows=None, workers=1):
     """Sum over images of ``|DFT|^2`` on the zero-padded grid, as a half plane.
@@ -30,6 +27,8 @@ def power_spectra_sum(images, pad=2, rows=None, workers=1):
     ndarray, float64, (pad*N, pad*N//2 + 1)
         Unnormalised, origin at [0, 0] (FFT layout).
     """
+    from .kernels import accumulate_power
+
     n = images.shape[-1]
     size = pad * n
     if rows is not None:
@@ -39,9 +38,9 @@ def power_spectra_sum(images, pad=2, rows=None, workers=1):
     # the data rows can simply come first.
     half = scipy.fft.rfft(images, n=size, axis=-1, workers=workers)
     spectrum = scipy.fft.fft(half, n=size, axis=-2, workers=workers, overwrite_x=True)
-    power = np.square(spectrum.real)
-    power += np.square(spectrum.imag)
-    return power.sum(axis=0).astype(np.float64)
+    total = np.zeros((size, size // 2 + 1), np.float64)
+    accumulate_power(np.ascontiguousarray(spectrum, np.complex64), total)
+    return total
 
 
 def ctf_power_sum(size, pixel_size_a, ctfs, angles_deg):
@@ -61,17 +60,3 @@ def ctf_power_sum(size, pixel_size_a, ctfs, angles_deg):
     for ctf, angle in zip(ctfs, angles_deg):
         total += ctf.turned(angle).values((size, size), pixel_size_a) ** 2
     return total
-
-
-def rotate_power(half, size, angle_deg, mirror=False):
-    """Turn a summed half-plane power spectrum by ``F^m R(angle)``, exactly.
-
-    The spectrum's transform is the autocorrelation of the (masked, padded)
-    images; rotating it with the band-limited Fourier resampling and
-    transforming back rotates the spectrum without interpolating it.
-    """
-    full = full_plane(half, size)
-    acf = np.fft.fftshift(np.fft.ifft2(np.fft.ifftshift(full)).real).astype(np.float32)
-    turned = align_images(acf, angle_deg, 0.0, 0.0, mirror, fill="zero")
-    back = np.fft.fftshift(np.fft.fft2(np.fft.ifftshift(turned)).real)
-    return half_plane(back)

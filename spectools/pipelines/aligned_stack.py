@@ -39,7 +39,7 @@ from .inputs import SKIP_MISSING, OpticsOptions, checked_table, fill_optics
 from .options import Option, vocabulary
 from .parsing import parse_choice_list, parse_int, parse_positive_int
 from .sidecar import sidecar, write_sidecar
-from .workers import WORKERS
+from .workers import WORKERS, available_cpus
 
 AXES = {"horizontal": 0, "vertical": 90}
 METADATA = {"star": ("relion", ".star"), "cs": ("cryosparc", ".cs"), "doc": ("spider", "_doc")}
@@ -82,7 +82,7 @@ class StackOptions:
     per_class: bool = False
     metadata: Optional[tuple] = None
     skip_missing: bool = False
-    workers: int = 2
+    workers: int = dataclasses.field(default_factory=available_cpus)
     seed: int = 0
 
     def __post_init__(self):
