@@ -20,18 +20,19 @@ from .protocol_base import SpectoolsProtocol, add_matrix_form_param, add_option_
 
 #: Options shown on the Spectrum tab, in order.
 SPECTRUM_OPTIONS = ("mask", "tube_diameter_a", "pad", "normalize", "axis", "axis_angle",
-                    "ctf_correction", "wiener_constant", "interpolation")
+                    "ctf_correction", "wiener_constant", "raster", "interpolation")
 
 
 class SpectoolsProtAveragedSpectrum(SpectoolsProtocol):
     """Averaged power spectrum of aligned helical segments, per class and combined.
 
-    Each segment is brought into its class frame (psi and shifts) by one exact
-    Fourier resampling, with the class's helical axis turned horizontal; masked
-    with a soft tube along the axis (or a circle); scaled to zero mean and unit
-    variance inside the mask; zero padded; and its |FFT|^2 added to its class.
-    Segments sharing an in-plane angle are summed first and their spectrum
-    turned once, exactly. The same pipeline as the command `spectools avgps`.
+    Camera-raster lines (offsets per detector column or row) are measured and
+    suppressed in the raw segments where found; each segment is then brought
+    into its class frame (psi and shifts) by one windowed-sinc resampling, with
+    the class's helical axis turned horizontal; masked with a soft tube along
+    the axis (or a circle); scaled to zero mean and unit variance inside the
+    mask; zero padded; and its |FFT|^2 added to its class. The same pipeline
+    as the command `spectools avgps`.
 
     Output: the combined spectrum (an Image: full centred plane, zero frequency
     at index N//2, sampling rate = the segments' real-space pixel size, so one

@@ -6,6 +6,7 @@ JSON-ready dict, :func:`format_summary` the text users read.
 import numpy as np
 
 from ..formats.stack_files import check_references
+from ..ops.geometry import angle_grid
 from ..particles import COLUMNS, class_populations
 
 
@@ -19,6 +20,8 @@ def summarize(table):
     out["alignment_2d"] = table.has_alignment_2d
     out["angles_3d"] = table.has("rot_deg", "tilt_deg")
     out["mirrored"] = int(d["mirror"].sum()) if "mirror" in d else 0
+    out["psi_grid"] = (angle_grid(d["psi_deg"].to_numpy(float))
+                       if table.has_alignment_2d else None)
     pops = class_populations(table)
     out["class_numbering"] = (f"from {table.class_base} ("
                               f"{'cryoSPARC' if table.class_base == 0 else 'RELION/SPIDER'} style)")
@@ -70,6 +73,11 @@ def format_summary(s):
     if s["mirrored"]:
         align.append(f"{s['mirrored']} mirrored")
     lines.append(f"  alignment    {', '.join(align) or 'none'}")
+    grid = s.get("psi_grid")
+    if grid:
+        step = f"a {grid['step_deg']:g} deg grid" if grid["step_deg"] else "no common step"
+        lines.append(f"  psi grid     {grid['distinct']} distinct angles ({step}): camera-raster "
+                     "lines would become radial streaks in averaged spectra")
     if s["classes"]:
         pops = ", ".join(f"{k}: {v}" for k, v in s["classes"].items())
         lines.append(f"  classes      {len(s['classes'])}, numbered {s['class_numbering']}; "
