@@ -20,18 +20,25 @@ def read_batch(table, rows, cache):
         For images containing NaN or infinity (naming stack and image).
     """
     d = table.data
-    paths = d["image_path"].to_numpy()[rows]
-    indices = d["image_index"].to_numpy()[rows]
+    # only the batch's rows: converting whole columns would cost O(table) per batch
+    paths = d["image_path"].iloc[rows].to_numpy()
+    indices = d["image_index"].iloc[rows].to_numpy()
     out = None
     for path in dict.fromkeys(paths):
         where = np.flatnonzero(paths == path)
+        if len(where) == len(rows):       # one stack: read straight into the batch
+            out = cache.read(path, indices)
+            break
         images = cache.read(path, indices[where])
         if out is None:
             out = np.empty((len(rows),) + images.shape[1:], np.float32)
         out[where] = images
-    bad = ~np.isfinite(out).all(axis=(1, 2))
-    if bad.any():
-        i = int(np.flatnonzero(bad)[0])
+    # A sum is NaN or infinite when a pixel is (or when it overflows, for
+    # values near 1e34): one pass over the data; the exact test runs only then.
+    suspect = ~np.isfinite(out.reshape(len(out), -1).sum(axis=1))
+    bad = np.flatnonzero(suspect & ~np.isfinite(out).all(axis=(1, 2))) if suspect.any() else []
+    if len(bad):
+        i = int(bad[0])
         raise SpectoolsError(f"image {int(indices[i]) + 1} contains NaN or infinite values",
                              paths[i])
     return out
