@@ -22,7 +22,7 @@ import sys
 import tempfile
 from pathlib import Path
 
-from bench_stack import make_input, print_row, warm_up
+from bench_stack import HEADER, make_input, print_row, warm_up
 from measure import fresh, relion
 
 from spectools.pipelines.workers import available_cpus
@@ -47,8 +47,7 @@ def main():
                               for flags in (RELION_EQUIVALENT, DEFAULTS)])
         reference = relion("image_handler", ["--i", inputs["uniform psi"].name,
                                              "--avg_ampl2_ali", "--o", "relion_aps.mrc"], folder)
-        print(f"{'setting':58s} {'segments/s':>10s} {'seconds':>8s} {'peak RSS':>9s} "
-              f"{'x RELION':>8s}")
+        print(HEADER)
         if reference:
             print_row("relion_image_handler --avg_ampl2_ali (1 thread)", n, reference, reference)
         for label, star in inputs.items():

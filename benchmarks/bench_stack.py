@@ -65,11 +65,24 @@ def warm_up(folder, box, commands):
         fresh([a.replace("{star}", str(star)) for a in argv])
 
 
+HEADER = (f"{'setting':52s} {'seg/s':>6s} {'seconds':>7s} {'seg/CPU-s':>9s} {'peak RSS':>9s} "
+          f"{'x RELION':>8s} {'(CPU)':>6s}")
+
+
 def print_row(label, n, result, reference):
-    """One line of a benchmark table: throughput, time, peak RSS and the ratio to RELION."""
-    ratio = (f"{reference['seconds'] / result['seconds']:8.2f}" if reference else f"{'-':>8s}")
-    print(f"{label:58s} {n / result['seconds']:10.0f} {result['seconds']:8.1f} "
-          f"{result['peak_rss_mb']:6.0f} MB {ratio}")
+    """One line of a benchmark table: throughput (wall and per CPU second), peak RSS, ratios.
+
+    ``x RELION`` compares wall times; ``(CPU)`` compares throughput per CPU
+    second (for one thread, the cost whatever else loads the machine).
+    """
+    if reference:
+        ratios = (f"{reference['seconds'] / result['seconds']:8.2f} "
+                  f"{reference['cpu_seconds'] / result['cpu_seconds']:6.2f}")
+    else:
+        ratios = f"{'-':>8s} {'-':>6s}"
+    print(f"{label:52s} {n / result['seconds']:6.0f} {result['seconds']:7.1f} "
+          f"{n / result['cpu_seconds']:9.0f} {result['peak_rss_mb']:6.0f} MB {ratios}",
+          flush=True)
 
 
 def main():
@@ -88,8 +101,7 @@ def main():
                                             "--apply_transformation"], folder)
         for leftover in folder.glob("relion_aligned*"):
             leftover.unlink()
-        print(f"{'setting':58s} {'segments/s':>10s} {'seconds':>8s} {'peak RSS':>9s} "
-              f"{'x RELION':>8s}")
+        print(HEADER)
         if reference:
             print_row("relion_stack_create --apply_transformation", n, reference, reference)
         for mode in modes:

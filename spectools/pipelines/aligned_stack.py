@@ -102,7 +102,7 @@ OPTIONS = vocabulary(
     StackOptions,
     interpolation=Option(label="Interpolation", kind="choice", choices=INTERPOLATIONS,
                          help="Resampling kernel: sinc (default; a 90-degree turn plus three "
-                              "shears by a 24-tap windowed sinc, flat to 80% of Nyquist), "
+                              "shears by a 20-tap windowed sinc, flat to 80% of Nyquist), "
                               "fourier (the same shears as exact FFT phase ramps, slower), "
                               "cubic (prefiltered B-spline) or linear (what relion_stack_create "
                               "--apply_transformation does: bilinear, zero outside)."),

@@ -127,7 +127,7 @@ OPTIONS = vocabulary(
     interpolation=Option(label="Interpolation", kind="choice", choices=INTERPOLATIONS,
                          expert=True,
                          help="Kernel of the image rotation: sinc (default: three shears by a "
-                              "24-tap windowed sinc, flat to 80% of Nyquist), fourier (the same "
+                              "20-tap windowed sinc, flat to 80% of Nyquist), fourier (the same "
                               "shears as exact FFT phase ramps, slower), cubic (prefiltered "
                               "B-spline) or linear (RELION's bilinear)."),
     raster=Option(label="Camera-raster lines", kind="choice", choices=RASTER_MODES,
