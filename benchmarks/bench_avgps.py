@@ -16,7 +16,8 @@ Settings: RELION-equivalent (``--pad 1 --mask none --no-normalize --axis-angle
 0 --raster off``: what ``--avg_ampl2_ali`` computes, with spectools' default
 kernel) and the defaults (tube mask, normalised, pad 2, axis measured per
 class, camera-raster detection and suppression), each on 1 thread and on every
-CPU the process may use.
+CPU the process may use; and the defaults without the camera-raster step, to
+show what it costs.
 """
 import sys
 import tempfile
@@ -57,6 +58,9 @@ def main():
                                "--threads", str(threads)])
                     print_row(f"{name}, {label}, {threads} thread{'s' * (threads > 1)}", n, r,
                               reference)
+        r = fresh(["avgps", str(inputs["uniform psi"]), "-o", str(folder / "ps.mrc"), *DEFAULTS,
+                   "--raster", "off"])
+        print_row(f"defaults with --raster off, uniform psi, {cpus} threads", n, r, reference)
         if memory_n:
             print(f"writing {memory_n} segments...")
             big = make_input(folder, memory_n, box, name="big.star")

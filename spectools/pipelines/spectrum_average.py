@@ -170,7 +170,7 @@ def averaged_power_spectrum(table, *, mask="tube", tube_diameter_px=None, pad=2,
     cache = StackCache()
     classes, members = _classes(table)
     angles = {native: _axis_angle(table, members[native], native, axis_angle,
-                                  class_average_angles, cache, interpolation)
+                                  class_average_angles, cache, interpolation, workers)
               for native in classes}
     raster_plan = plan_raster(table, raster, cache=cache,
                               frame_angles_deg=_frame_angles(table, members, angles),
@@ -323,7 +323,7 @@ def _frame_angles(table, members, angles):
 
 
 def _axis_angle(table, members, native, axis_angle, class_average_angles, cache,
-                interpolation):
+                interpolation, workers):
     """The class's axis angle and how it was obtained."""
     if axis_angle != "auto":
         return {"angle_deg": round(float(axis_angle), 3), "from": "given"}
@@ -332,12 +332,12 @@ def _axis_angle(table, members, native, axis_angle, class_average_angles, cache,
                 "from": "measured from the class average"}
     sample = members[np.linspace(0, len(members) - 1,
                                  min(AXIS_SAMPLE, len(members))).astype(int)]
-    angle = axis_angle_from_image(_aligned_mean(table, sample, cache, interpolation))
+    angle = axis_angle_from_image(_aligned_mean(table, sample, cache, interpolation, workers))
     return {"angle_deg": round(float(angle), 3),
             "from": f"measured from the mean of {len(sample)} aligned segments"}
 
 
-def _aligned_mean(table, rows, cache, interpolation):
+def _aligned_mean(table, rows, cache, interpolation, workers=1):
     """Mean of the given segments in their class frame (a class average of our own).
 
     Boxes of 128 px and more are binned 2 x 2 first (origins halved): the
@@ -345,18 +345,20 @@ def _aligned_mean(table, rows, cache, interpolation):
     quarter of the pixels costs a quarter of the time.  Raster lines are left
     in: turned by many angles, they average out.
     """
-    total = None
-    for part in batch_rows(len(rows), 32):
-        images = read_raw(table, rows[part], cache)
-        psi, ox, oy, mirror = table.alignment(rows[part])
-        if images.shape[-1] >= 128 and images.shape[-1] % 2 == 0:
-            images = 0.25 * (images[:, ::2, ::2] + images[:, 1::2, ::2]
-                             + images[:, ::2, 1::2] + images[:, 1::2, 1::2])
-            ox, oy = np.asarray(ox) / 2.0, np.asarray(oy) / 2.0
-        aligned = align_images(images, psi, ox, oy, mirror, interpolation=interpolation,
-                               fill="mean")
-        total = aligned.sum(axis=0) if total is None else total + aligned.sum(axis=0)
-    return total / len(rows)
+    batch_sum = functools.partial(_aligned_sum, table, rows, cache, interpolation)
+    return sum(ordered_map(batch_sum, batch_rows(len(rows), 32), workers)) / len(rows)
+
+
+def _aligned_sum(table, rows, cache, interpolation, part):
+    """Sum of the segments ``rows[part]`` in their class frame, binned 2 x 2 from 128 px."""
+    images = read_raw(table, rows[part], cache)
+    psi, ox, oy, mirror = table.alignment(rows[part])
+    if images.shape[-1] >= 128 and images.shape[-1] % 2 == 0:
+        images = 0.25 * (images[:, ::2, ::2] + images[:, 1::2, ::2]
+                         + images[:, ::2, 1::2] + images[:, 1::2, 1::2])
+        ox, oy = np.asarray(ox) / 2.0, np.asarray(oy) / 2.0
+    return align_images(images, psi, ox, oy, mirror, interpolation=interpolation,
+                        fill="mean").sum(axis=0)
 
 
 def _pixel_size_or_nan(table, required):
