@@ -52,6 +52,9 @@ setup(
     ],
     extras_require={
         "test": ["pytest>=7", "hypothesis>=6"],
+        # FFTW for the spectrum step (2-4x faster than scipy's pocketfft there); without it
+        # spectools falls back to scipy.fft.
+        "fftw": ["pyfftw>=0.13"],
         # LZW-compressed TIFF and EER movies; versions before 2026.3 support numpy 1.26.
         "movies": ["imagecodecs"],
         "scipion": ["scipion-pyworkflow>=3.11", "scipion-em>=3.11", "emtable"],

@@ -157,3 +157,22 @@ def test_source_inside_matches_brute_force():
         py = inv[:, 1, 0, None, None] * x + inv[:, 1, 1, None, None] * y + inv[:, 1, 2, None, None]
         brute = (px >= -c) & (px <= n - 1 - c) & (py >= -c) & (py <= n - 1 - c)
         assert (source_inside((n, n), PSI, OX, OY) == brute).mean() > 0.999
+
+
+@pytest.mark.parametrize("pad,rows", [(1, None), (2, slice(10, 40))])
+def test_power_spectra_are_the_same_with_fftw_and_pocketfft(monkeypatch, pad, rows):
+    import spectools.ops.power as power
+    images = RNG.normal(size=(5, 48, 48)).astype(np.float32)
+    if rows is not None:
+        images[:, :rows.start] = 0
+        images[:, rows.stop:] = 0
+    monkeypatch.setattr(power, "FFT_BACKEND", "pocketfft")
+    reference = power.power_spectra_sum(images, pad=pad, rows=rows)
+    padded = np.zeros((5, pad * 48, pad * 48))
+    padded[:, :48, :48] = images
+    truth = (np.abs(np.fft.rfft2(padded)) ** 2).sum(axis=0)
+    np.testing.assert_allclose(reference, truth, rtol=1e-4, atol=1e-6 * truth.max())
+    if power.pyfftw is not None:
+        monkeypatch.setattr(power, "FFT_BACKEND", "fftw")
+        np.testing.assert_allclose(power.power_spectra_sum(images, pad=pad, rows=rows), truth,
+                                   rtol=1e-4, atol=1e-6 * truth.max())
