@@ -49,10 +49,15 @@ setup(
         "tqdm>=4.60",
         "matplotlib>=3.5",
         "tifffile>=2022.5",
+        # compiled inner loops (spectools/ops/kernels.py); wheels for numpy 1.22 to 2.5
+        "numba>=0.59",
     ],
     extras_require={
         # cryosparc-tools: the tests load written .cs files with cryoSPARC's own reader.
         "test": ["pytest>=7", "hypothesis>=6", "cryosparc-tools"],
+        # FFTW for the spectrum step (2-4x faster than scipy's pocketfft there); without it
+        # spectools falls back to scipy.fft.
+        "fftw": ["pyfftw>=0.13"],
         # LZW-compressed TIFF and EER movies; versions before 2026.3 support numpy 1.26.
         "movies": ["imagecodecs"],
         "scipion": ["scipion-pyworkflow>=3.11", "scipion-em>=3.11", "emtable"],

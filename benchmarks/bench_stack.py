@@ -1,11 +1,16 @@
 """Throughput and peak memory of ``spectools stack`` (aligned stacks).
 
-Usage: python benchmarks/bench_stack.py [N_SEGMENTS] [BOX] [MODE ...]
-(default 4000 segments of 256 x 256 in stacks of 200; modes fourier cubic linear)
+Usage: python benchmarks/bench_stack.py [N_SEGMENTS] [BOX] [MODE ...] [MEMORY_N]
+(default 4000 segments of 256 x 256 in stacks of 200; modes sinc fourier cubic
+linear; MEMORY_N: also run the default kernel on that many segments, to show
+that memory does not grow)
 
 Each mode runs in a fresh process (``measure.py``) so its peak RSS is its own.  The input is
 random noise (the transforms cost the same whatever the content), written
 once to a temporary folder with a RELION 3.1 STAR file of random alignments.
+With ``../shared/oracles`` present, ``relion_stack_create --apply_transformation``
+runs on the same STAR file in the same run and every line shows the ratio of
+its throughput to RELION's.
 """
 import sys
 import tempfile
@@ -14,12 +19,15 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 
-from measure import fresh
+from measure import fresh, relion
+
+from spectools.ops.resample import INTERPOLATIONS
+from spectools.pipelines.workers import available_cpus
 
 STACK_SIZE = 200
 
 
-def make_input(folder, n, box, psi_step_deg=None, name="particles.star"):
+def make_input(folder, n, box, psi_step_deg=None, name="particles.star", prefix="segments"):
     from spectools.formats import write_particles
     from spectools.io.mrc import MrcStackWriter
     from spectools.particles import ParticleTable
@@ -27,7 +35,7 @@ def make_input(folder, n, box, psi_step_deg=None, name="particles.star"):
     rng = np.random.default_rng(0)
     paths = []
     for start in range(0, n, STACK_SIZE):
-        path = folder / f"segments_{start // STACK_SIZE:03d}.mrcs"
+        path = folder / f"{prefix}_{start // STACK_SIZE:03d}.mrcs"
         count = min(STACK_SIZE, n - start)
         with MrcStackWriter(path, count, (box, box), 1.5) as writer:
             writer.write(rng.standard_normal((count, box, box), dtype=np.float32))
@@ -47,21 +55,69 @@ def make_input(folder, n, box, psi_step_deg=None, name="particles.star"):
     return star
 
 
+def warm_up(folder, box, commands):
+    """Run each command once on a few segments: numba compiles (and caches) its kernels then.
+
+    Only the first run on a machine compiles; the timed runs load the cache.
+    """
+    star = make_input(folder, 64, box, name="warm.star", prefix="warm")
+    for argv in commands:
+        fresh([a.replace("{star}", str(star)) for a in argv])
+
+
+HEADER = (f"{'setting':52s} {'seg/s':>6s} {'seconds':>7s} {'seg/CPU-s':>9s} {'peak RSS':>9s} "
+          f"{'x RELION':>8s} {'(CPU)':>6s}")
+
+
+def print_row(label, n, result, reference):
+    """One line of a benchmark table: throughput (wall and per CPU second), peak RSS, ratios.
+
+    ``x RELION`` compares wall times; ``(CPU)`` compares throughput per CPU
+    second (for one thread, the cost whatever else loads the machine).
+    """
+    if reference:
+        ratios = (f"{reference['seconds'] / result['seconds']:8.2f} "
+                  f"{reference['cpu_seconds'] / result['cpu_seconds']:6.2f}")
+    else:
+        ratios = f"{'-':>8s} {'-':>6s}"
+    print(f"{label:52s} {n / result['seconds']:6.0f} {result['seconds']:7.1f} "
+          f"{n / result['cpu_seconds']:9.0f} {result['peak_rss_mb']:6.0f} MB {ratios}",
+          flush=True)
+
+
 def main():
     n = int(sys.argv[1]) if len(sys.argv) > 1 else 4000
     box = int(sys.argv[2]) if len(sys.argv) > 2 else 256
-    modes = sys.argv[3:] or ["fourier", "cubic", "linear"]
+    modes = [m for m in sys.argv[3:] if not m.isdigit()] or list(INTERPOLATIONS)
+    memory_n = next((int(m) for m in sys.argv[3:] if m.isdigit()), None)
+    cpus = available_cpus()
     with tempfile.TemporaryDirectory() as tmp:
         folder = Path(tmp)
         print(f"writing {n} random {box}x{box} segments in stacks of {STACK_SIZE}...")
+        warm_up(folder, box, [["stack", "{star}", "-o", str(folder / "warm.mrcs"),
+                               "--interpolation", mode] for mode in modes])
         star = make_input(folder, n, box)
-        print(f"{'mode':10s} {'segments/s':>12s} {'seconds':>9s} {'peak RSS':>10s}")
+        reference = relion("stack_create", ["--i", star.name, "--o", "relion_aligned",
+                                            "--apply_transformation"], folder)
+        for leftover in folder.glob("relion_aligned*"):
+            leftover.unlink()
+        print(HEADER)
+        if reference:
+            print_row("relion_stack_create --apply_transformation", n, reference, reference)
         for mode in modes:
-            r = fresh(["stack", str(star), "-o", str(folder / f"aligned_{mode}.mrcs"),
-                       "--interpolation", mode])
-            print(f"{mode:10s} {n / r['seconds']:12.0f} {r['seconds']:9.1f} "
-                  f"{r['peak_rss_mb']:8.0f} MB")
-            (folder / f"aligned_{mode}.mrcs").unlink()
+            for threads in sorted({1, cpus}) if mode == modes[0] else [cpus]:
+                out = folder / f"aligned_{mode}.mrcs"
+                r = fresh(["stack", str(star), "-o", str(out), "--interpolation", mode,
+                           "--threads", str(threads)])
+                print_row(f"spectools stack, {mode}, {threads} thread{'s' * (threads > 1)}",
+                          n, r, reference)
+                for written in folder.glob(f"aligned_{mode}.*"):
+                    written.unlink()
+        if memory_n:
+            print(f"writing {memory_n} segments...")
+            big = make_input(folder, memory_n, box, name="big.star")
+            r = fresh(["stack", str(big), "-o", str(folder / "big_aligned.mrcs")])
+            print_row(f"spectools stack, {modes[0]}, {memory_n} segments", memory_n, r, None)
 
 
 if __name__ == "__main__":

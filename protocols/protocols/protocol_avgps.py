@@ -11,6 +11,7 @@ from pwem.objects import Image, SetOfImages
 from spectools.io.stacks import open_stack
 from spectools.pipelines.avgps import OPTIONS, AvgpsOptions, methods_text, run_avgps
 from spectools.pipelines.inputs import SELECT_OPTIONS
+from spectools.pipelines.workers import available_cpus
 
 from ..constants import AVGPS_CLASSES, AVGPS_OUTPUT, AVGPS_PNG, AVGPS_SIDECAR
 from ..convert import (available_classes, image_file, image_index, input_alignment, is_classes,
@@ -22,18 +23,19 @@ parse_class_list = SELECT_OPTIONS["classes"].parse
 
 #: Options shown on the Spectrum tab, in order.
 SPECTRUM_OPTIONS = ("mask", "tube_diameter_a", "pad", "normalize", "axis", "axis_angle",
-                    "ctf_correction", "wiener_constant", "interpolation")
+                    "ctf_correction", "wiener_constant", "raster", "interpolation")
 
 
 class SpectoolsProtAveragedSpectrum(SpectoolsProtocol):
     """Averaged power spectrum of aligned helical segments, per class and combined.
 
-    Each segment is brought into its class frame (psi and shifts) by one exact
-    Fourier resampling, with the class's helical axis turned horizontal; masked
-    with a soft tube along the axis (or a circle); scaled to zero mean and unit
-    variance inside the mask; zero padded; and its |FFT|^2 added to its class.
-    Segments sharing an in-plane angle are summed first and their spectrum
-    turned once, exactly. The same pipeline as the command `spectools avgps`.
+    Camera-raster lines (offsets per detector column or row) are measured and
+    suppressed in the raw segments where found; each segment is then brought
+    into its class frame (psi and shifts) by one windowed-sinc resampling, with
+    the class's helical axis turned horizontal; masked with a soft tube along
+    the axis (or a circle); scaled to zero mean and unit variance inside the
+    mask; zero padded; and its |FFT|^2 added to its class. The same pipeline
+    as the command `spectools avgps`.
 
     Output: the combined spectrum (an Image: full centred plane, zero frequency
     at index N//2, sampling rate = the segments' real-space pixel size, so one
@@ -92,7 +94,7 @@ class SpectoolsProtAveragedSpectrum(SpectoolsProtocol):
                            "of each layer line. 0: the layer lines are marked at the edges "
                            "of the picture only.")
         add_option_param(form, OPTIONS["resolution_marks"])
-        form.addParallelSection(threads=2, mpi=0)
+        form.addParallelSection(threads=available_cpus(), mpi=0)
 
     def _inputIsClasses(self):
         """Form condition: the input is a SetOfClasses2D."""

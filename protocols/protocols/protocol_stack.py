@@ -7,21 +7,24 @@ from pwem.objects import SetOfParticles
 
 from spectools.pipelines.aligned_stack import AXES, OPTIONS, StackOptions, output_table, run_stack
 from spectools.pipelines.inputs import checked_table
+from spectools.pipelines.workers import available_cpus
 
 from ..constants import STACK_BASENAME, STACK_FORMAT_LABELS, STACK_FORMATS, STACK_SIDECAR
 from ..convert import sampling_rates, table_from_set, transform_from_alignment
 from .protocol_base import SpectoolsProtocol, add_matrix_form_param, add_option_param, plural
 
 #: What the methods text says of each kernel.
-KERNEL_WORDS = {"fourier": "an exact Fourier rotation by three shears [Unser1995] and shift",
+KERNEL_WORDS = {"sinc": "a windowed-sinc rotation by three shears [Unser1995] and shift",
+                "fourier": "an exact Fourier rotation by three shears [Unser1995] and shift",
                 "cubic": "cubic B-spline interpolation", "linear": "bilinear interpolation"}
 
 
 class SpectoolsProtAlignedStack(SpectoolsProtocol):
     """Aligned stack: every particle resampled once into its class frame.
 
-    The same pipeline as the command `spectools stack`: one exact Fourier
-    resampling per particle (or cubic / RELION's bilinear), corners filled
+    The same pipeline as the command `spectools stack`: camera-raster lines
+    suppressed where found, then one windowed-sinc resampling per particle
+    (or exact Fourier / cubic / RELION's bilinear), corners filled
     with the mean, noise or zero. The stack (MRC or SPIDER) goes to the run's
     extra folder with a RELION STAR, a cryoSPARC .cs (and a SPIDER doc for
     SPIDER output) and a JSON sidecar, so external tools can use it.
@@ -51,10 +54,10 @@ class SpectoolsProtAlignedStack(SpectoolsProtocol):
         form.addParam("outputFormat", params.EnumParam, choices=list(STACK_FORMAT_LABELS),
                       default=0, display=params.EnumParam.DISPLAY_HLIST, label="Format",
                       help="MRC stack (.mrcs) or SPIDER stack (.spi, with a SPIDER doc).")
-        for name in ("interpolation", "fill", "axis", "apply_shift", "box"):
+        for name in ("interpolation", "raster", "fill", "axis", "apply_shift", "box"):
             add_option_param(form, OPTIONS[name])
         add_option_param(form, OPTIONS["float16"], condition="outputFormat == 0")
-        form.addParallelSection(threads=2, mpi=0)
+        form.addParallelSection(threads=available_cpus(), mpi=0)
 
     # --------------------------- INSERT steps functions ----------------------
     def _insertAllSteps(self):
@@ -68,7 +71,8 @@ class SpectoolsProtAlignedStack(SpectoolsProtocol):
     def _parameters(self):
         options = self._options()
         return {"matrix_form": self.matrix_form(), "format": self._format(),
-                "interpolation": options.interpolation, "fill": options.fill,
+                "interpolation": options.interpolation, "raster": options.raster,
+                "fill": options.fill,
                 "axis": options.axis, "apply_shift": options.apply_shift,
                 "box": options.box or 0, "float16": options.float16}
 

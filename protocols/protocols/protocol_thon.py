@@ -11,6 +11,7 @@ from pwem.objects import Image, SetOfImages
 from spectools import __version__
 from spectools.ops.ctf import CTF
 from spectools.pipelines.thon import OPTIONS, ThonOptions, run_thon
+from spectools.pipelines.workers import available_cpus
 
 from ..constants import GAIN_FLIP_LABELS, GAIN_ROT_LABELS
 from ..convert import image_file
@@ -72,7 +73,7 @@ class SpectoolsProtThonRings(SpectoolsProtocol):
             add_option_param(form, OPTIONS[name],
                              **({"condition": "method == 0"} if name in ("tile", "overlap")
                                 else {}))
-        form.addParallelSection(threads=2, mpi=0)
+        form.addParallelSection(threads=available_cpus(), mpi=0)
 
     # --------------------------- INSERT steps functions ----------------------
     def _insertAllSteps(self):

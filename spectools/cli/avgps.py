@@ -9,13 +9,16 @@ from .common import (add_options, add_reading_options, add_selection_options, co
 HELP = "averaged power spectrum of aligned helical segments, per class and combined"
 DESCRIPTION = HELP + """.
 
-Each segment is brought into its class frame (psi, and the origins so corners
-fall where RELION's would) by one exact Fourier resampling, with the class's
-helical axis turned horizontal; masked with a soft tube along the axis (or a
-circle); scaled to zero mean and unit variance inside the mask; zero padded;
-and its |FFT|^2 added to its class. Segments that share an in-plane angle (2D
-classification stores psi on a grid) are summed in their raw frame and their
-spectrum turned once, exactly: the same result, faster.
+Camera-raster lines (an offset per detector column or row, e.g. from a bad
+first movie frame) are measured in the raw segments and, with --raster auto,
+suppressed where found: rotated by psi values on 2D classification's grid
+they would become radial streaks. Each segment is then brought into its class
+frame (psi, and the origins so corners fall where RELION's would) by one
+windowed-sinc resampling (three shears, flat to 80% of Nyquist), with the
+class's helical axis turned horizontal; masked with a soft tube along the axis
+(or a circle); scaled to zero mean and unit variance inside the mask; zero
+padded; and its |FFT|^2 added to its class. The notes say when psi lies on a
+grid and what the raster step measured and did.
 
 Output: OUT.mrc, the mean spectrum as a full, centred plane (zero frequency
 at index N//2, numpy.fft.fftshift layout), float32, voxel size = the
@@ -34,7 +37,7 @@ def add_parser(subparsers):
     parser.add_argument("-o", "--output", required=True, help="output spectrum (.mrc)")
     add_options(parser.add_argument_group("spectrum"), OPTIONS,
                 ["mask", "tube_diameter_a", "pad", "normalize", "axis", "axis_angle",
-                 "ctf_correction", "wiener_constant", "interpolation"])
+                 "ctf_correction", "wiener_constant", "raster", "interpolation"])
     add_options(parser.add_argument_group("outputs"), OPTIONS,
                 ["per_class", "png", "profile", "overlay", "resolution_marks"])
     parser.add_argument_group("checks").add_argument(

@@ -74,6 +74,14 @@ def add_parser(subparsers):
     data.add_argument("--mirror-fraction", type=finite_float, default=0.0, metavar="F",
                       help="fraction of mirrored segments; only a SPIDER doc can describe "
                            "them, so all segments must fit in one stack (default 0)")
+    data.add_argument("--psi-step", type=positive_float, metavar="DEG",
+                      help="psi on a grid of this step, in the images and the metadata, as "
+                           "2D classification stores it (default: continuous)")
+    data.add_argument("--column-offsets", type=finite_float, default=0.0, metavar="SIGMA",
+                      help="camera raster: an offset per detector column, fixed for each raw "
+                           "stack, of this standard deviation (noise units; default 0)")
+    data.add_argument("--row-offsets", type=finite_float, default=0.0, metavar="SIGMA",
+                      help="the same per detector row (default 0)")
     data.add_argument("--defocus", type=positive_float, metavar="A",
                       help="apply a CTF with this mean defocus (300 kV, Cs 2.7 mm, amplitude "
                            "contrast 0.1)")
@@ -113,7 +121,9 @@ def run(args):
     table, paths = simulate_dataset(
         args.output, helices, args.n, args.box, args.pixel_size, seed=args.seed,
         noise_sigma=args.noise, shift_sigma_px=args.shift_sigma, ctf=ctf,
-        stack_size=args.stack_size, mirror_fraction=args.mirror_fraction)
+        stack_size=args.stack_size, mirror_fraction=args.mirror_fraction,
+        psi_step_deg=args.psi_step, column_offsets_sigma=args.column_offsets,
+        row_offsets_sigma=args.row_offsets)
     folder = paths["truth"].parent
     print(f"wrote {len(table)} segments ({len(helices)} class{'es' * (len(helices) > 1)}, "
           f"box {args.box}, {args.pixel_size:g} A/px) to {folder}")

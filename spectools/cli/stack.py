@@ -9,10 +9,13 @@ from .common import (add_optics_options, add_options, add_reading_options,
 HELP = "write an aligned stack: each particle rotated and shifted into its class frame"
 DESCRIPTION = HELP + """.
 
-Every image is resampled once. The default 'fourier' kernel (a 90-degree turn
-plus three FFT shears) is exact for band-limited images; 'cubic' is a
+Every image is resampled once. The default 'sinc' kernel (a 90-degree turn
+plus three shears by a 20-tap windowed sinc) is flat to 80% of Nyquist;
+'fourier' does the same shears exactly with FFTs (slower); 'cubic' is a
 prefiltered cubic B-spline; 'linear' reproduces relion_stack_create
---apply_transformation (bilinear, zero outside) for comparison.
+--apply_transformation (bilinear, zero outside) for comparison. Before that,
+camera-raster lines (--raster) are measured in the raw images and suppressed
+where found.
 
 Beside the stack go a RELION 3.1 STAR file (when the input gives voltage,
 Cs and amplitude contrast, or you do), a cryoSPARC .cs, and for .spi output a

@@ -34,3 +34,29 @@ def read_at(fd, size, offset):
         parts.append(more)
         done += len(more)
     return b"".join(parts)
+
+
+def read_into(fd, buffer, offset):
+    """Fill ``buffer`` (a writable contiguous array or memoryview) from byte ``offset``.
+
+    Reads straight into the caller's memory (``os.preadv``, no intermediate
+    bytes object), repeating for the rest when the system returns fewer
+    bytes; where ``os.preadv`` is missing, falls back to :func:`read_at`.
+
+    Returns
+    -------
+    int
+        Bytes read: fewer than the buffer's size when the file ends first.
+    """
+    view = memoryview(buffer).cast("B")
+    if not hasattr(os, "preadv"):
+        data = read_at(fd, len(view), offset)
+        view[:len(data)] = data
+        return len(data)
+    done = 0
+    while done < len(view):
+        count = os.preadv(fd, [view[done:]], offset + done)
+        if not count:
+            break
+        done += count
+    return done

@@ -15,7 +15,7 @@ import numpy as np
 
 from ..errors import SpectoolsError
 from .files import regular_file
-from .positioned import read_at
+from .positioned import read_at, read_into
 
 SPIDER_EXTENSIONS = (".spi", ".stk", ".spider")
 
@@ -109,8 +109,13 @@ class StackCache:
                 os.close(old["fd"])
             return layout
 
-    def read(self, path, indices):
-        """Images ``indices`` (0-based) of the stack at ``path`` as float32 ``(k, ny, nx)``."""
+    def read(self, path, indices, out=None):
+        """Images ``indices`` (0-based) of the stack at ``path`` as float32 ``(k, ny, nx)``.
+
+        ``out``, when given, is a C-contiguous float32 array of that shape to
+        read into: runs of consecutive little-endian float32 images are read
+        straight into it, without an intermediate copy.
+        """
         lay = self.layout(path)
         indices = np.asarray(indices, dtype=np.int64)
         if len(indices) and (indices.min() < 0 or indices.max() >= lay["n"]):
@@ -118,7 +123,9 @@ class StackCache:
                                  f"{lay['n']} images", path)
         shape = (lay["ny"], lay["nx"])
         size = shape[0] * shape[1] * lay["dtype"].itemsize
-        out = np.empty((len(indices),) + shape, np.float32)
+        if out is None:
+            out = np.empty((len(indices),) + shape, np.float32)
+        direct = lay["dtype"] == np.dtype(np.float32) and lay["dtype"].isnative
         order = np.argsort(indices, kind="stable")
         sorted_idx = indices[order]
         start = 0
@@ -130,11 +137,18 @@ class StackCache:
                 stop += 1
             count = stop - start
             offset = lay["offset"] + int(sorted_idx[start]) * lay["stride"]
-            buf = read_at(lay["fd"], size * count, offset)
-            if len(buf) != size * count:
+            first = int(order[start])
+            if direct and np.array_equal(order[start:stop], np.arange(first, first + count)):
+                done = read_into(lay["fd"], out[first:first + count], offset)
+            else:
+                buf = read_at(lay["fd"], size * count, offset)
+                done = len(buf)
+                if done == size * count:
+                    out[order[start:stop]] = np.frombuffer(buf, lay["dtype"]).reshape(
+                        (count,) + shape)
+            if done != size * count:
                 raise SpectoolsError("truncated stack: could not read image "
                                      f"{int(sorted_idx[start]) + 1}", path)
-            out[order[start:stop]] = np.frombuffer(buf, lay["dtype"]).reshape((count,) + shape)
             start = stop
         return out
 

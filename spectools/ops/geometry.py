@@ -96,3 +96,39 @@ def alignment_from_matrix(matrix):
     tx = np.where(mirror, -m[..., 0, 2], m[..., 0, 2])
     ox, oy = rotate_xy(-psi, tx, m[..., 1, 2])
     return psi, ox, oy, mirror
+
+
+def angle_grid(angles_deg, tolerance_deg=0.005):
+    """The grid the angles lie on, if they lie on one (2D classification stores psi so).
+
+    Angles (wrapped to [0, 360)) that agree within ``tolerance_deg`` are one
+    value.  They lie on a grid when there are fewer distinct values than half
+    the angles and every gap between neighbouring values is a whole multiple
+    of one step (the largest such step among the smallest gap divided by 1
+    to 12).
+
+    Returns
+    -------
+    dict or None
+        ``{"distinct": int, "step_deg": float}``; ``step_deg`` is None when
+        the values repeat but fit no common step.  None for fewer than two
+        distinct values' worth of angles or angles that do not repeat.
+    """
+    wrapped = np.sort(np.mod(np.asarray(angles_deg, float), 360.0))
+    if len(wrapped) < 4:
+        return None
+    values = wrapped[np.concatenate([[True], np.diff(wrapped) > tolerance_deg])]
+    if len(values) > 1 and 360.0 - values[-1] + values[0] <= tolerance_deg:
+        values = values[:-1]                   # 359.999 and 0 are one angle
+    distinct = len(values)
+    if distinct < 2 or distinct > len(wrapped) // 2:
+        return None
+    gaps = np.diff(np.concatenate([values, [values[0] + 360.0]]))
+    step = None
+    for divisor in range(1, 13):
+        candidate = gaps.min() / divisor
+        multiples = gaps / candidate
+        if np.all(np.abs(multiples - np.round(multiples)) * candidate <= 2 * tolerance_deg):
+            step = float(candidate)
+            break
+    return {"distinct": int(distinct), "step_deg": round(step, 4) if step else None}

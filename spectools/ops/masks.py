@@ -83,13 +83,13 @@ def normalize_in_mask(images, mask):
     """``(x - mean) / std`` with mean and std weighted by ``mask``, then times ``mask``.
 
     ``mask`` is one ``(N, N)`` mask for all images or one per image ``(B, N, N)``.
+    An image without variance inside its mask is only centred.
     """
-    w = np.broadcast_to(mask, images.shape)
-    wsum = w.sum(axis=(1, 2), dtype=np.float64)
-    mean = np.einsum("bij,bij->b", images, w, dtype=np.float64) / wsum
-    centred = images - mean[:, None, None].astype(np.float32)
-    var = np.einsum("bij,bij,bij->b", centred, centred, w, dtype=np.float64) / wsum
-    scale = 1.0 / np.sqrt(np.where(var > 0, var, 1.0))
-    return centred * (w * scale[:, None, None].astype(np.float32))
+    from .kernels import normalize_in_mask as kernel
 
-
+    images = np.ascontiguousarray(images, np.float32)
+    mask = np.ascontiguousarray(mask, np.float32)
+    per_image = mask.ndim == 3
+    out = np.empty_like(images)
+    kernel(images, mask if per_image else mask[None], per_image, out)
+    return out

@@ -6,11 +6,23 @@ noise gives a flat spectrum of 1 whatever the box, mask or padding; without
 normalisation the spectrum is ``|DFT(x) / N^2|^2``, what ``relion_image_handler
 --avg_ampl2_ali`` accumulates.
 """
+import os
+import threading
+
 import numpy as np
 import scipy.fft
 
-from .fourier import full_plane, half_plane
-from .resample import align_images
+try:  # FFTW, when installed (pip install spectools[fftw]); pocketfft otherwise
+    import pyfftw
+except ImportError:  # pragma: no cover - depends on the environment
+    pyfftw = None
+
+#: The FFT library of the spectrum step: "fftw" (pyFFTW) when it is installed,
+#: else "pocketfft" (scipy.fft); SPECTOOLS_FFT=pocketfft forces the latter.
+FFT_BACKEND = ("fftw" if pyfftw is not None and os.environ.get("SPECTOOLS_FFT") != "pocketfft"
+               else "pocketfft")
+_PLANS = threading.local()
+_PLANNING = threading.Lock()
 
 
 def power_spectra_sum(images, pad=2, rows=None, workers=1):
@@ -24,24 +36,80 @@ def power_spectra_sum(images, pad=2, rows=None, workers=1):
     rows : slice, optional
         Rows known to hold all nonzero pixels (e.g. a horizontal tube mask):
         the row transforms skip the others.
+    workers : int
+        Unused (kept for callers): each image is transformed on the calling
+        thread, so that worker threads run whole batches side by side.
 
     Returns
     -------
     ndarray, float64, (pad*N, pad*N//2 + 1)
         Unnormalised, origin at [0, 0] (FFT layout).
+
+    Notes
+    -----
+    An rfft along x, then a full FFT along y, both zero padded to the padded
+    size; where the rows sit in the padded frame only changes phases, not
+    ``|DFT|^2``, so the data rows simply come first.  One image at a time:
+    its transform (1 MB at 256 px, pad 2) stays in the processor's cache,
+    which made it 1.7-2.2x faster than transforming the batch at once.  With
+    FFTW (padded transforms) each thread keeps its plans (FFTW_MEASURE,
+    planned once per shape).
     """
+    from .kernels import accumulate_power
+
     n = images.shape[-1]
     size = pad * n
     if rows is not None:
         images = images[:, rows, :]
-    # rfft along x, then a full FFT along y, both zero padded to ``size``.  Where
-    # the rows sit in the padded frame only changes phases, not |DFT|^2, so
-    # the data rows can simply come first.
-    half = scipy.fft.rfft(images, n=size, axis=-1, workers=workers)
-    spectrum = scipy.fft.fft(half, n=size, axis=-2, workers=workers, overwrite_x=True)
-    power = np.square(spectrum.real)
-    power += np.square(spectrum.imag)
-    return power.sum(axis=0).astype(np.float64)
+    transform = _padded_transform(images.shape[1], n, size)
+    total = np.zeros((size, size // 2 + 1), np.float64)
+    for image in images:
+        accumulate_power(transform(image)[None], total)
+    return total
+
+
+def _padded_transform(n_rows, n, size):
+    """A function image (n_rows, n) -> its (size, size//2 + 1) padded DFT, for this thread."""
+    if FFT_BACKEND != "fftw" or size == n:
+        # Unpadded, pocketfft was measured as fast as FFTW (which needs copies
+        # into its aligned buffers); padded, FFTW was 10-40% faster.
+        def transform(image):
+            half = scipy.fft.rfft(image, n=size, axis=-1)
+            return scipy.fft.fft(half, n=size, axis=0, overwrite_x=True)
+        return transform
+    plans = getattr(_PLANS, "plans", None)
+    if plans is None:
+        plans = _PLANS.plans = {}
+    key = (n_rows, n, size)
+    if key not in plans:
+        with _PLANNING:           # FFTW's planner is not thread-safe
+            plans[key] = _FftwPadded(n_rows, n, size)
+    return plans[key]
+
+
+class _FftwPadded:
+    """FFTW plans and aligned buffers for one padded shape (one thread's)."""
+
+    def __init__(self, n_rows, n, size):
+        width = size // 2 + 1
+        self.n_rows, self.n = n_rows, n
+        self.rows_in = pyfftw.zeros_aligned((n_rows, size), np.float32)
+        self.rows_out = pyfftw.empty_aligned((n_rows, width), np.complex64)
+        self.columns_in = pyfftw.zeros_aligned((size, width), np.complex64)
+        self.columns_out = pyfftw.empty_aligned((size, width), np.complex64)
+        # Out-of-place r2c and c2c plans keep their input (FFTW's default), so
+        # the zero padding of both input buffers stays zero between images.
+        flags = ("FFTW_MEASURE",)
+        self.along_x = pyfftw.FFTW(self.rows_in, self.rows_out, axes=(1,), flags=flags)
+        self.along_y = pyfftw.FFTW(self.columns_in, self.columns_out, axes=(0,), flags=flags)
+
+    def __call__(self, image):
+        """The padded transform of ``image``: a view of this plan's output buffer."""
+        self.rows_in[:, :self.n] = image
+        self.along_x()
+        self.columns_in[:self.n_rows] = self.rows_out
+        self.along_y()
+        return self.columns_out
 
 
 def ctf_power_sum(size, pixel_size_a, ctfs, angles_deg):
@@ -61,17 +129,3 @@ def ctf_power_sum(size, pixel_size_a, ctfs, angles_deg):
     for ctf, angle in zip(ctfs, angles_deg):
         total += ctf.turned(angle).values((size, size), pixel_size_a) ** 2
     return total
-
-
-def rotate_power(half, size, angle_deg, mirror=False):
-    """Turn a summed half-plane power spectrum by ``F^m R(angle)``, exactly.
-
-    The spectrum's transform is the autocorrelation of the (masked, padded)
-    images; rotating it with the band-limited Fourier resampling and
-    transforming back rotates the spectrum without interpolating it.
-    """
-    full = full_plane(half, size)
-    acf = np.fft.fftshift(np.fft.ifft2(np.fft.ifftshift(full)).real).astype(np.float32)
-    turned = align_images(acf, angle_deg, 0.0, 0.0, mirror, fill="zero")
-    back = np.fft.fftshift(np.fft.fft2(np.fft.ifftshift(turned)).real)
-    return half_plane(back)

@@ -35,13 +35,14 @@ from ..io.stacks import StackCache
 from ..ops.geometry import rotate_xy, transformed_direction
 from ..ops.resample import FILLS, INTERPOLATIONS, align_images, resize_box
 from ..particles import ParticleTable, class_populations
-from .batches import batch_rows, ordered_map, progress, read_batch
+from .batches import batch_rows, ordered_map, progress
 from .inputs import SKIP_MISSING, OpticsOptions, checked_table, fill_optics, referenced_stacks
 from .limits import stack_batch_size
 from .options import Option, vocabulary
 from .parsing import parse_choice_list, parse_nonnegative_int, parse_positive_int
+from .raster import RASTER_HELP, RASTER_MODES, plan_raster, read_raw
 from .sidecar import sidecar, write_sidecar
-from .workers import WORKERS
+from .workers import WORKERS, available_cpus
 
 AXES = {"horizontal": 0, "vertical": 90}
 METADATA = {"star": ("relion", ".star"), "cs": ("cryosparc", ".cs"), "doc": ("spider", "_doc")}
@@ -75,7 +76,8 @@ def output_table(table, stack_path, *, turn_deg=0, apply_shift=True, box=None):
 class StackOptions:
     """Options of :func:`run_stack`; :data:`OPTIONS` describes each."""
 
-    interpolation: str = "fourier"
+    interpolation: str = "sinc"
+    raster: str = "auto"
     fill: str = "mean"
     axis: str = "horizontal"
     apply_shift: bool = True
@@ -84,12 +86,12 @@ class StackOptions:
     per_class: bool = False
     metadata: Optional[tuple] = None
     skip_missing: bool = False
-    workers: int = 2
+    workers: int = dataclasses.field(default_factory=available_cpus)
     seed: int = 0
 
     def __post_init__(self):
         for name, allowed in (("interpolation", INTERPOLATIONS), ("fill", FILLS),
-                              ("axis", tuple(AXES))):
+                              ("axis", tuple(AXES)), ("raster", RASTER_MODES)):
             if getattr(self, name) not in allowed:
                 raise SpectoolsError(f"{name} must be one of {', '.join(allowed)}, not "
                                      f"{getattr(self, name)!r}")
@@ -105,10 +107,13 @@ class StackOptions:
 OPTIONS = vocabulary(
     StackOptions,
     interpolation=Option(label="Interpolation", kind="choice", choices=INTERPOLATIONS,
-                         help="Resampling kernel: fourier (default; a 90-degree turn plus three "
-                              "FFT shears, exact for band-limited images), cubic (prefiltered "
-                              "B-spline) or linear (what relion_stack_create "
+                         help="Resampling kernel: sinc (default; a 90-degree turn plus three "
+                              "shears by a 20-tap windowed sinc, flat to 80% of Nyquist), "
+                              "fourier (the same shears as exact FFT phase ramps, slower), "
+                              "cubic (prefiltered B-spline) or linear (what relion_stack_create "
                               "--apply_transformation does: bilinear, zero outside)."),
+    raster=Option(label="Camera-raster lines", kind="choice", choices=RASTER_MODES,
+                  help=RASTER_HELP),
     fill=Option(label="Fill", kind="choice", choices=FILLS,
                 help="Value of the corners a rotation uncovers: the image mean (default), "
                      "noise with the image's mean and standard deviation, or zero."),
@@ -213,6 +218,9 @@ def write_aligned_stack(table, output, options=StackOptions(), *, batch_size=32,
     started = time.perf_counter()
     rng = np.random.default_rng(options.seed)
     cache = StackCache()
+    raster = plan_raster(table, options.raster, cache=cache, workers=options.workers,
+                         show_progress=show_progress)
+    notes = notes + raster.notes
     files = []
     bar = progress(len(table), "aligning", show_progress)
     with OutputSet(inputs) as outputs:
@@ -224,14 +232,16 @@ def write_aligned_stack(table, output, options=StackOptions(), *, batch_size=32,
             writer = _stack_writer(outputs.path(stack_path), sub, out_box, options.float16,
                                    stack_path.suffix.lower() == ".spi")
             with writer:
-                for images in _aligned_batches(sub, options, out_box, cache, rng, batch_size):
+                for images in _aligned_batches(sub, options, out_box, cache, rng, batch_size,
+                                               _sub_plan(raster, rows)):
                     writer.write(images)
                     bar.update(len(images))
             files.extend(written)
         seconds = time.perf_counter() - started
         sidecar_path = _beside(output if options.per_class else stack_path, ".json")
         files.append(str(sidecar_path))
-        summary = _summary(table, options, out_box, seconds, notes, files, front_end, context)
+        summary = _summary(table, options, out_box, seconds, notes, files, front_end, context,
+                           raster.report)
         with open(outputs.path(sidecar_path), "w") as fh:
             write_sidecar(fh, summary)
     bar.close()
@@ -297,17 +307,26 @@ def _stack_writer(tmp, sub, out_box, float16, spider):
                           label=f"spectools {__version__} aligned stack")
 
 
-def _aligned_batches(sub, options, out_box, cache, rng, batch_size):
-    """The aligned images of ``sub`` in order, batch by batch, on ``options.workers`` threads."""
+def _sub_plan(raster, rows):
+    """The raster plan of the rows of one output stack."""
+    return dataclasses.replace(raster, columns=raster.columns[rows], rows=raster.rows[rows])
+
+
+def _aligned_batches(sub, options, out_box, cache, rng, batch_size, raster):
+    """The aligned images of ``sub`` in order, batch by batch, on ``options.workers`` threads.
+
+    Each batch: read, raster correction, align, crop or pad.
+    """
     batches = batch_rows(len(sub), batch_size)
     seeds = rng.integers(2**63, size=len(batches))  # drawn here: threads share no rng
-    jobs = [(rows, seed, sub, options, out_box, cache) for rows, seed in zip(batches, seeds)]
+    jobs = [(rows, seed, sub, options, out_box, cache, raster)
+            for rows, seed in zip(batches, seeds)]
     return ordered_map(_align_batch, jobs, options.workers)
 
 
 def _align_batch(job):
-    rows, seed, sub, options, out_box, cache = job
-    images = read_batch(sub, rows, cache)
+    rows, seed, sub, options, out_box, cache, raster = job
+    images = read_raw(sub, rows, cache, raster)
     psi, ox, oy, mirror = sub.alignment(rows)
     if not options.apply_shift:
         ox = oy = 0.0
@@ -317,12 +336,13 @@ def _align_batch(job):
     return resize_box(out, out_box, options.fill)
 
 
-def _summary(table, options, out_box, seconds, notes, files, front_end, context):
+def _summary(table, options, out_box, seconds, notes, files, front_end, context, raster):
     results = {
         "particles": len(table),
         "classes": {str(int(k)): int(v) for k, v in class_populations(table).items()},
         "box_px": out_box, "axis": options.axis, "interpolation": options.interpolation,
         "fill": options.fill, "shift_applied": options.apply_shift, "float16": options.float16,
+        "camera_raster": raster,
         "seconds": round(seconds, 3),
         "segments_per_second": round(len(table) / seconds, 1) if seconds else None,
     }

@@ -31,6 +31,7 @@ from ..io.mrc import MrcStackWriter
 from ..io.pixel_values import describe_unusable, unusable_images
 from ..io.stacks import open_stack
 from ..ops.axis import axis_angle_from_image
+from ..ops.geometry import angle_grid
 
 from ..ops.masks import MASKS
 from ..ops.resample import INTERPOLATIONS
@@ -44,8 +45,9 @@ from .parsing import (parse_axis_angle, parse_overlay, parse_positive_float, par
                       parse_resolutions)
 from .selfcheck import class_average_correlations, summarize_check
 from .sidecar import sidecar, write_sidecar
+from .raster import RASTER_HELP, RASTER_MODES
 from .spectrum_average import CTF_CORRECTIONS, averaged_power_spectrum
-from .workers import WORKERS
+from .workers import WORKERS, available_cpus
 
 #: Helical axis of the output spectrum.
 AXES = ("vertical", "horizontal")
@@ -53,6 +55,9 @@ AXES = ("vertical", "horizontal")
 DEFAULT_TUBE_FRACTION = 0.6
 #: What each kind of mask does, for the methods text users paste into papers.
 MASK_WORDS = {"tube": "a soft tube mask", "circle": "a soft circular mask", "none": "no mask"}
+#: The rotation kernels, in the same words.
+KERNEL_WORDS = {"sinc": "windowed-sinc (three-shear)", "fourier": "exact Fourier (three-shear)",
+                "cubic": "cubic B-spline", "linear": "bilinear"}
 
 
 @dataclasses.dataclass(frozen=True)
@@ -67,19 +72,20 @@ class AvgpsOptions:
     axis_angle: Union[str, float] = "auto"
     ctf_correction: str = "none"
     wiener_constant: float = 0.1
-    interpolation: str = "fourier"
+    interpolation: str = "sinc"
+    raster: str = "auto"
     per_class: bool = False
     png: bool = False
     profile: bool = False
     overlay: Optional[dict] = None
     resolution_marks: tuple = ()
     skip_missing: bool = False
-    workers: int = 2
+    workers: int = dataclasses.field(default_factory=available_cpus)
 
     def __post_init__(self):
         for name, allowed in (("mask", MASKS), ("axis", AXES),
                               ("ctf_correction", CTF_CORRECTIONS),
-                              ("interpolation", INTERPOLATIONS)):
+                              ("interpolation", INTERPOLATIONS), ("raster", RASTER_MODES)):
             if getattr(self, name) not in allowed:
                 raise SpectoolsError(f"{name} must be one of {', '.join(allowed)}, not "
                                      f"{getattr(self, name)!r}")
@@ -125,9 +131,12 @@ OPTIONS = vocabulary(
                                 "zeros from blowing up (default 0.1)."),
     interpolation=Option(label="Interpolation", kind="choice", choices=INTERPOLATIONS,
                          expert=True,
-                         help="Kernel of the image rotation: fourier (default, exact for "
-                              "band-limited images), cubic (prefiltered B-spline) or linear "
-                              "(RELION's bilinear)."),
+                         help="Kernel of the image rotation: sinc (default: three shears by a "
+                              "20-tap windowed sinc, flat to 80% of Nyquist), fourier (the same "
+                              "shears as exact FFT phase ramps, slower), cubic (prefiltered "
+                              "B-spline) or linear (RELION's bilinear)."),
+    raster=Option(label="Camera-raster lines", kind="choice", choices=RASTER_MODES,
+                  help=RASTER_HELP),
     per_class=Option(label="Write per-class spectra?", kind="bool",
                      help="Also write one spectrum per class (OUT_classes.mrcs, and a PNG each)."),
     png=Option(label="Write PNG pictures?", kind="bool",
@@ -239,18 +248,33 @@ def run_avgps(table: ParticleTable, output, options: AvgpsOptions = AvgpsOptions
     check, class_angles = alignment_check(table, averages, options.axis_angle)
     if check:
         notes.append(f"alignment check: {check['verdict']}")
+    grid = angle_grid(table.data["psi_deg"].to_numpy(float))
+    notes += psi_grid_notes(grid)
     result = averaged_power_spectrum(
         table, mask=options.mask, tube_diameter_px=diameter_px, pad=options.pad,
         normalize=options.normalize, axis=options.axis, axis_angle=options.axis_angle,
         class_average_angles=class_angles, interpolation=options.interpolation,
         ctf_correction=options.ctf_correction, wiener_constant=options.wiener_constant,
-        workers=options.workers, batch_size=batch_size, show_progress=show_progress)
+        raster=options.raster, workers=options.workers, batch_size=batch_size,
+        show_progress=show_progress)
     overlay = overlay_lines(options.overlay, pixel_size_a)
     extra = {"alignment_check": check} if check else {}
+    extra["psi_grid"] = grid
+    extra["camera_raster"] = result.raster
     files, content = write_outputs(result, output, table=table, options=options,
                                    overlay=overlay, extra=extra, front_end=front_end,
                                    context=context, notes=notes + result.notes, inputs=inputs)
     return AvgpsRun(result=result, files=files, notes=notes + result.notes, sidecar=content)
+
+
+def psi_grid_notes(grid):
+    """What a psi grid means for the spectrum, for the printed notes."""
+    if not grid:
+        return []
+    step = f"a {grid['step_deg']:g} deg grid" if grid["step_deg"] else "no common step"
+    return [f"psi takes {grid['distinct']} distinct values ({step}), as 2D classification "
+            "stores it: camera-raster lines in the raw segments would become one radial "
+            "streak per angle"]
 
 
 def tube_diameter_px(options, box, pixel_size_a):
@@ -327,13 +351,24 @@ def methods_text(content):
             else f"with the helical axis at {p['axis_angle']:g}° in the class frame")
     return (f"The averaged power spectrum of {content['segments']} helical segments "
             f"({len(content['segments_per_class'])} classes) was computed with "
-            f"{content['program']}: each segment was brought into its class frame by an exact "
-            f"Fourier rotation and shift ({axis}), multiplied by {mask}, "
+            f"{content['program']}: "
+            + _raster_words(content)
+            + f"each segment was brought into its class frame by one "
+              f"{KERNEL_WORDS.get(p['interpolation'], p['interpolation'])} rotation and shift "
+              f"({axis}), multiplied by {mask}, "
             + ("normalised to zero mean and unit variance inside the mask, "
                if p["normalize"] else "")
-            + f"zero padded {p['pad']}-fold, and the squared Fourier amplitudes were averaged; "
-              "segments sharing an in-plane angle to within 0.1 Fourier pixel at the edge of "
-              "the spectrum were summed before one exact rotation of their spectrum.")
+            + f"zero padded {p['pad']}-fold, and the squared Fourier amplitudes were averaged.")
+
+
+def _raster_words(content):
+    raster = content.get("camera_raster") or {}
+    done = sum((raster.get("suppressed_segments") or {}).values())
+    if not done:
+        return ""
+    return ("in the segments whose raw spectra carried camera-raster lines (more power on the "
+            "detector's axis lines than beside them), those lines of the raw transform were "
+            "replaced by the mean of their neighbours; ")
 
 
 # ---------------------------------------------------------------------- writing

@@ -22,11 +22,15 @@ def read_batch(table, rows, cache):
         and image; see :mod:`spectools.io.pixel_values`).
     """
     d = table.data
-    paths = d["image_path"].to_numpy()[rows]
-    indices = d["image_index"].to_numpy()[rows]
+    # only the batch's rows: converting whole columns would cost O(table) per batch
+    paths = d["image_path"].iloc[rows].to_numpy()
+    indices = d["image_index"].iloc[rows].to_numpy()
     out = None
     for path in dict.fromkeys(paths):
         where = np.flatnonzero(paths == path)
+        if len(where) == len(rows):       # one stack: read straight into the batch
+            out = cache.read(path, indices)
+            break
         images = cache.read(path, indices[where])
         if out is None:
             out = np.empty((len(rows),) + images.shape[1:], np.float32)

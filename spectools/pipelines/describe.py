@@ -11,6 +11,7 @@ from ..formats import cryosparc, detect_format
 from ..formats.stack_files import check_references
 from ..io.csfile import cs_field_names
 from ..io.files import regular_file
+from ..ops.geometry import angle_grid
 from ..particles import COLUMNS, class_populations
 from .inputs import ReadOptions, read_input
 
@@ -57,6 +58,8 @@ def summarize(table):
     out["alignment_2d"] = table.has_alignment_2d
     out["angles_3d"] = table.has("rot_deg", "tilt_deg")
     out["mirrored"] = int(d["mirror"].sum()) if "mirror" in d else 0
+    out["psi_grid"] = (angle_grid(d["psi_deg"].to_numpy(float))
+                       if table.has_alignment_2d else None)
     pops = class_populations(table)
     out["class_numbering"] = (f"from {table.class_base} ("
                               f"{'cryoSPARC' if table.class_base == 0 else 'RELION/SPIDER'} style)")
@@ -113,6 +116,11 @@ def format_summary(s):
     if s["mirrored"]:
         align.append(f"{s['mirrored']} mirrored")
     lines.append(f"  alignment    {', '.join(align) or 'none'}")
+    grid = s.get("psi_grid")
+    if grid:
+        step = f"a {grid['step_deg']:g} deg grid" if grid["step_deg"] else "no common step"
+        lines.append(f"  psi grid     {grid['distinct']} distinct angles ({step}): camera-raster "
+                     "lines would become radial streaks in averaged spectra")
     lines.append(_classes_line(s))
     if "class_posterior" in s and s["class_posterior"]["min"] is not None:
         p = s["class_posterior"]

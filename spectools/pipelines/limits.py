@@ -16,11 +16,10 @@ only requests well beyond the machine are refused.
 """
 from __future__ import annotations
 
-import os
-
 from ..errors import Hint, SpectoolsError
 from ..io import memory
 from ..ops.thon_rings import target_size
+from .workers import available_cpus
 
 #: Bytes per input pixel of an image being aligned on a worker thread (the
 #: image, its spectrum for the Fourier shears or spline coefficients, and
@@ -119,10 +118,7 @@ def avgps_batch_size(box, pad, n_classes, workers, pictures, batch_size=32):
 
 def _cores():
     """The cores this process may run on."""
-    try:
-        return len(os.sched_getaffinity(0))
-    except (AttributeError, OSError):
-        return os.cpu_count() or 1
+    return available_cpus()
 
 
 def _on_threads(workers):

@@ -1,49 +1,52 @@
 """The engine of the averaged power spectrum: segments in, per-class mean spectra out.
 
-For every segment: bring it into its class frame (one exact Fourier
-resampling, :mod:`spectools.ops.resample`), with the class's helical axis turned
-horizontal; multiply by a soft mask; scale to zero mean and unit variance
-inside the mask; zero-pad; take ``|FFT|^2``.  Spectra are summed per class,
-each class's sum divided by its count, classes combined weighted by their
-counts, and the result turned so the helical axis is vertical (layer lines
-horizontal) unless asked otherwise.
+Every batch of segments goes through the same named steps, on the worker
+threads:
 
-Every segment is turned by its own angle: segments whose stored angles agree
-to 0.2 / (size / 2) radians (``_angle_bins``: at least :data:`BIN_MIN` of
-them, as 2D classification stores psi on a grid) are summed in their raw
-frame and their spectrum turned once, exactly (by rotating its transform, the
-autocorrelation); the rest are rotated one by one.  Using a bin's mean angle
-moves nothing by more than 0.1 pixel at the edge of the padded spectrum.  The
-only interpolation is the band-limited one of the Fourier shears.
+1. **read** the raw images (:func:`spectools.pipelines.batches.read_batch`);
+2. **raster correction**: the camera's axis lines of the raw transform
+   replaced where :func:`spectools.pipelines.raster.plan_raster` found them;
+3. **align**: one resampling into the class frame
+   (:func:`spectools.ops.resample.align_images`, with the class's helical
+   axis folded into psi so that it lies along x);
+4. **mask and normalise**: a soft mask in the class frame, zero mean and unit
+   variance inside it;
+5. **spectrum**: ``|FFT|^2`` on the zero-padded grid, summed over the batch.
+
+The main thread then **accumulates** the batch sums per class, divides each
+class by its count, combines the classes weighted by their counts, and
+**orients** the result (helical axis vertical, layer lines horizontal, unless
+asked otherwise).
 
 The axis angle of a class (from +x towards +y in the class frame) is given,
 or measured (:func:`spectools.ops.axis.axis_angle_from_image`) on the class
 average when there is one, else on the mean of a sample of the class's
-aligned segments.  It is folded into each segment's rotation, so the tube
-mask always lies along the true axis.
+aligned segments.
 """
+from __future__ import annotations
+
 import dataclasses
+import functools
 
 import numpy as np
 
 from ..errors import Hint, SpectoolsError
 from ..io.stacks import StackCache
-from ..particles import CTF_COLUMNS
 from ..ops.axis import axis_angle_from_image
 from ..ops.fourier import full_plane, rotate90_centred
 from ..ops.geometry import transformed_direction
 from ..ops.masks import normalize_in_mask, segment_mask
-from ..ops.power import ctf_power_sum, power_spectra_sum, rotate_power
+from ..ops.power import ctf_power_sum, power_spectra_sum
 from ..ops.resample import align_images
-from .batches import batch_rows, ordered_map, progress, read_batch
+from ..particles import CTF_COLUMNS
+from .batches import batch_rows, ordered_map, progress
+from .raster import plan_raster, read_raw
+from .workers import available_cpus
 
 #: What can be done about the CTF under the layer lines.
 CTF_CORRECTIONS = ("none", "wiener")
 #: Segments per class used to measure an unknown axis angle.
 AXIS_SAMPLE = 256
-#: Segments sharing an in-plane angle from which one rotation of their summed
-#: spectrum is cheaper than rotating each segment.
-BIN_MIN = 8
 
 
 @dataclasses.dataclass
@@ -66,7 +69,9 @@ class AveragedSpectrum:
     box, padded : int
         Segment box and padded transform size (P).
     notes : list of str
-        Warnings about the data (e.g. shifts beyond the mask margin).
+        Warnings about the data (e.g. shifts beyond the mask margin, camera raster).
+    raster : dict or None
+        What the camera-raster step measured and did (:mod:`.raster`).
     """
 
     combined: np.ndarray
@@ -77,14 +82,42 @@ class AveragedSpectrum:
     box: int
     padded: int
     notes: list = dataclasses.field(default_factory=list)
+    raster: dict = None
+
+
+@dataclasses.dataclass(frozen=True)
+class _Settings:
+    """What every batch needs, fixed for the run."""
+
+    box: int
+    pad: int
+    mask_kind: str
+    mask: np.ndarray
+    mask_rows: slice
+    normalize: bool
+    interpolation: str
+    wiener: bool
+    pixel_size_a: float
+
+    @property
+    def size(self):
+        return self.pad * self.box
+
+
+@dataclasses.dataclass(frozen=True)
+class _Batch:
+    """A batch of one class's segments and the class's axis angle."""
+
+    native: int
+    rows: np.ndarray
+    axis_angle_deg: float
 
 
 def averaged_power_spectrum(table, *, mask="tube", tube_diameter_px=None, pad=2,
                             normalize=True, axis="vertical", axis_angle="auto",
-                            class_average_angles=None, interpolation="fourier",
+                            class_average_angles=None, interpolation="sinc",
                             mask_margin_px=None, ctf_correction="none", wiener_constant=0.1,
-                            workers=2,
-                            batch_size=32, show_progress=None):
+                            raster="auto", workers=None, batch_size=32, show_progress=None):
     """Average the power spectra of aligned segments, per class and combined.
 
     Parameters
@@ -94,7 +127,7 @@ def averaged_power_spectrum(table, *, mask="tube", tube_diameter_px=None, pad=2,
         :func:`spectools.pipelines.inputs.checked_table`).
     mask : {"tube", "circle", "none"}
         Soft mask applied in the class frame (see
-        :func:`spectools.ops.segment_mask`).
+        :func:`spectools.ops.masks.segment_mask`).
     tube_diameter_px : float
         Tube width for ``mask="tube"``.
     pad : int
@@ -109,7 +142,7 @@ def averaged_power_spectrum(table, *, mask="tube", tube_diameter_px=None, pad=2,
         Axis angle of every class in its class frame, or measure it.
     class_average_angles : dict, optional
         Native class number -> axis angle measured from the class average;
-        used by ``auto`` before falling back to the segments' spectrum.
+        used by ``auto`` before falling back to the segments' mean.
     interpolation : str
         Kernel of the image rotation (see :func:`spectools.ops.resample.align_images`).
     mask_margin_px : float, optional
@@ -124,7 +157,116 @@ def averaged_power_spectrum(table, *, mask="tube", tube_diameter_px=None, pad=2,
         ``wiener_constant``: Thon rings flatten where the CTF is strong, and
         the constant keeps the CTF zeros from blowing up.  It needs the CTF
         parameters in the metadata and costs one CTF evaluation per segment.
+    raster : {"auto", "on", "off"}
+        Camera-raster lines (:mod:`spectools.pipelines.raster`).
+    workers : int, optional
+        Threads; default every CPU the process may use.
+    batch_size : int
+        Segments per batch (memory ~ 2 x workers x batch_size images).
     """
+    workers = workers or available_cpus()
+    settings, notes = _settings(table, mask, tube_diameter_px, pad, normalize, interpolation,
+                                mask_margin_px, ctf_correction)
+    cache = StackCache()
+    classes, members = _classes(table)
+    angles = {native: _axis_angle(table, members[native], native, axis_angle,
+                                  class_average_angles, cache, interpolation, workers)
+              for native in classes}
+    raster_plan = plan_raster(table, raster, cache=cache,
+                              frame_angles_deg=_frame_angles(table, members, angles),
+                              workers=workers, show_progress=show_progress)
+    jobs = [_Batch(native, members[native][rows], angles[native]["angle_deg"])
+            for native in classes for rows in batch_rows(len(members[native]), batch_size)]
+    sums, ctf_sums = _accumulate(jobs, functools.partial(
+        _batch_spectrum, table, settings, raster_plan, cache), workers,
+        progress(len(table), "power spectra", show_progress))
+    counts = {native: len(members[native]) for native in classes}
+    if settings.wiener:
+        sums = {k: s / (ctf_sums[k] / counts[k] + wiener_constant) for k, s in sums.items()}
+    per_class, combined = _orient(sums, counts, settings, normalize, axis)
+    return AveragedSpectrum(combined=combined, per_class=per_class, counts=counts,
+                            axis_angles=angles, pixel_size_a=settings.pixel_size_a,
+                            box=settings.box, padded=settings.size,
+                            notes=notes + raster_plan.notes, raster=raster_plan.report)
+
+
+# ---------------------------------------------------------------------- the steps
+
+
+def _batch_spectrum(table, settings, raster_plan, cache, job):
+    """One batch through read, raster correction, align, mask/normalise and spectrum."""
+    images = read_raw(table, job.rows, cache, raster_plan)
+    psi, ox, oy, mirror = _class_frame(table, job.rows, job.axis_angle_deg)
+    aligned = align_images(images, psi, ox, oy, mirror, interpolation=settings.interpolation,
+                           fill="zero")
+    weighted = _mask_and_normalise(aligned, settings)
+    power = power_spectra_sum(weighted, pad=settings.pad, rows=settings.mask_rows)
+    ctf = _ctf_in_frame(table, job.rows, psi, mirror, settings) if settings.wiener else None
+    return power, ctf
+
+
+def _class_frame(table, rows, axis_angle_deg):
+    """The alignment of ``rows`` with the class's axis turned onto +x.
+
+    ``R(-beta) F^m R(psi) = F^m R(psi -+ beta)`` (minus without mirror).
+    """
+    align = table.alignment(rows)
+    psi = align.psi_deg - np.where(align.mirror, -1.0, 1.0) * axis_angle_deg
+    return psi, align.origin_x_px, align.origin_y_px, align.mirror
+
+
+def _mask_and_normalise(aligned, settings):
+    if settings.normalize:
+        return normalize_in_mask(aligned, settings.mask)
+    if settings.mask_kind != "none":
+        return aligned * settings.mask
+    return aligned
+
+
+def _ctf_in_frame(table, rows, psi, mirror, settings):
+    """Sum of CTF^2 of the segments, each CTF turned with its image into the class frame."""
+    ctfs = table.ctfs(rows)
+    angles_in_frame = transformed_direction([c.defocus_angle_deg for c in ctfs], psi, mirror)
+    return ctf_power_sum(settings.size, settings.pixel_size_a, ctfs, angles_in_frame)
+
+
+def _accumulate(jobs, batch_spectrum, workers, bar):
+    """Per class, the sums of the batches' spectra (and CTF^2 sums)."""
+    sums, ctf_sums = {}, {}
+    for job, (power, ctf) in zip(jobs, ordered_map(batch_spectrum, jobs, workers)):
+        sums[job.native] = sums[job.native] + power if job.native in sums else power
+        if ctf is not None:
+            ctf_sums[job.native] = ctf_sums.get(job.native, 0.0) + ctf
+        bar.update(len(job.rows))
+    bar.close()
+    return sums, ctf_sums
+
+
+def _orient(sums, counts, settings, normalize, axis):
+    """Class means and their count-weighted combination, centred and turned for output."""
+    box = settings.box
+    scale = (1.0 / float(np.sum(settings.mask.astype(np.float64) ** 2)) if normalize
+             else 1.0 / float(box) ** 4)
+    turn = 90 if axis == "vertical" else 0
+    size = settings.size
+    per_class = {k: _turned(full_plane(s / counts[k] * scale, size), turn)
+                 for k, s in sums.items()}
+    combined = _turned(full_plane(sum(sums.values()) / sum(counts.values()) * scale, size),
+                       turn)
+    return per_class, combined
+
+
+def _turned(spectrum, turn):
+    out = rotate90_centred(spectrum, turn) if turn else spectrum
+    return out.astype(np.float32)
+
+
+# ---------------------------------------------------------------------- planning
+
+
+def _settings(table, mask, tube_diameter_px, pad, normalize, interpolation, mask_margin_px,
+              ctf_correction):
+    """The run's fixed settings, checked, and notes on the data."""
     if pad < 1:
         raise SpectoolsError("padding factor must be at least 1")
     if ctf_correction not in CTF_CORRECTIONS:
@@ -135,17 +277,8 @@ def averaged_power_spectrum(table, *, mask="tube", tube_diameter_px=None, pad=2,
         missing = [c for c in CTF_COLUMNS if not table.has(c)]
         raise SpectoolsError(f"the Wiener CTF correction needs CTF parameters; the metadata "
                              f"lacks {', '.join(missing)}", table.source or None)
-    d = table.data
     box = table.box_px
-    psize = _pixel_size_or_nan(table, required=wiener)
-    size = pad * box
     margin = float(mask_margin_px) if mask_margin_px is not None else max(2.0, box / 8.0)
-    shifts = np.hypot(d["origin_x_px"].to_numpy(float), d["origin_y_px"].to_numpy(float))
-    notes = []
-    if mask != "none" and (shifts > margin).any():
-        notes.append(f"{int((shifts > margin).sum())} segments are shifted by more than the "
-                     f"mask's {margin:.0f} px margin: their rotated corners (zero) may reach "
-                     "the mask's edge")
     if mask == "tube":
         if not tube_diameter_px or tube_diameter_px <= 0:
             raise SpectoolsError("the tube mask needs a tube diameter",
@@ -154,158 +287,78 @@ def averaged_power_spectrum(table, *, mask="tube", tube_diameter_px=None, pad=2,
             raise SpectoolsError(f"tube diameter {tube_diameter_px:.0f} px is larger than the "
                                  f"box ({box} px)")
     seg_mask = segment_mask(box, mask, diameter_px=tube_diameter_px, margin_px=margin)
-    mask_energy = float(np.sum(seg_mask.astype(np.float64) ** 2))
-    rows = _nonzero_rows(seg_mask)
-    classes = (d["class_number"].to_numpy() if "class_number" in d
-               else np.ones(len(d), np.int64))
-    cache = StackCache()
-
-    def spectra_of(rows_idx, angle_offset, use_mask, use_rows):
-        """Summed half-plane spectrum of the given rows, rotated by psi - offset."""
-        images = read_batch(table, rows_idx, cache)
-        align = table.alignment(rows_idx)
-        mirror = align.mirror
-        # R(-offset) F^m R(psi) = F^m R(psi -+ offset): the axis turns horizontal.
-        psi = align.psi_deg - np.where(mirror, -1.0, 1.0) * angle_offset
-        aligned = align_images(images, psi, align.origin_x_px, align.origin_y_px, mirror,
-                               interpolation=interpolation, fill="zero")
-        if normalize:
-            aligned = normalize_in_mask(aligned, use_mask)
-        elif mask != "none":
-            aligned = aligned * use_mask
-        power = power_spectra_sum(aligned, pad=pad, rows=use_rows)
-        if not wiener:
-            return power, None
-        return power, ctf_in_frame(rows_idx, psi, mirror)
-
-    def ctf_in_frame(rows_idx, psi, mirror):
-        """Sum of CTF^2 of the segments, each CTF turned with its image into the class frame."""
-        ctfs = table.ctfs(rows_idx)
-        angles_in_frame = transformed_direction([c.defocus_angle_deg for c in ctfs], psi, mirror)
-        return ctf_power_sum(size, psize, ctfs, angles_in_frame)
-
-    def bin_spectrum(rows_idx, bin_angle, bin_mirror, angle_offset):
-        """Segments sharing one in-plane angle: spectra in the raw frame, one rotation.
-
-        The mask goes into each raw frame instead (``M(A p)``, with the
-        segment's origin rounded to whole pixels: the soft mask moves by at
-        most half a pixel); the summed spectrum is then turned into the class
-        frame exactly, by rotating its transform (the autocorrelation of the
-        masked segments, which fits in the padded box because the mask lies
-        inside the segment's box).
-        """
-        total = np.zeros((size, size // 2 + 1), np.float64)
-        ctf_total = np.zeros_like(total) if wiener else None
-        sub_all = d.iloc[rows_idx]
-        shift = np.rint(np.stack([sub_all["origin_x_px"].to_numpy(float),
-                                  sub_all["origin_y_px"].to_numpy(float)], 1)).astype(int)
-        reach = int(np.abs(shift).max()) + 1
-        canvas = box + 2 * reach
-        g = np.arange(canvas, dtype=np.float64) - (canvas // 2)
-        gx, gy = np.meshgrid(g, g)
-        # q = F^m R(angle) p' on the canvas (p' = p + o); the mask is M(q).
-        t = np.deg2rad(bin_angle)
-        qx = np.cos(t) * gx - np.sin(t) * gy
-        qy = np.sin(t) * gx + np.cos(t) * gy
-        big = segment_mask(box, mask, diameter_px=tube_diameter_px, margin_px=margin,
-                           coords=(-qx if bin_mirror else qx, qy))
-        c0 = canvas // 2 - box // 2
-        for part in _split(np.arange(len(rows_idx)), batch_size):
-            images = read_batch(table, rows_idx[part], cache)
-            masks = np.stack([big[c0 + oy:c0 + oy + box, c0 + ox:c0 + ox + box]
-                              for ox, oy in shift[part]])
-            if normalize:
-                masked = normalize_in_mask(images, masks)
-            else:
-                masked = images * masks
-            total += power_spectra_sum(masked, pad=pad)
-            if wiener:
-                ctf_total += ctf_in_frame(rows_idx[part], bin_angle, bin_mirror)
-        return rotate_power(total, size, bin_angle, bin_mirror), ctf_total
-
-    angles, sums, counts = {}, {}, {}
-    bar = progress(len(d), "power spectra", show_progress)
-    for number in np.unique(classes):
-        native = int(table.native_class(number)) if "class_number" in d else 1
-        members = np.flatnonzero(classes == number)
-        angle, how = _class_axis_angle(native, axis_angle, class_average_angles)
-        if angle is None:
-            sample = members[np.linspace(0, len(members) - 1,
-                                         min(AXIS_SAMPLE, len(members))).astype(int)]
-            angle = axis_angle_from_image(_aligned_mean(table, sample, cache, interpolation))
-            how = f"measured from the mean of {len(sample)} aligned segments"
-        angles[native] = {"angle_deg": round(float(angle), 3), "from": how}
-        total = np.zeros((size, size // 2 + 1), np.float64)
-        ctf_total = np.zeros_like(total) if wiener else None
-        bins, singles = (_angle_bins(table.alignment(members), angle, size) if pad >= 2
-                         else ([], np.arange(len(members))))
-        jobs = [("rotate", b) for b in _split(members[singles], batch_size)]
-        jobs += [("bin", (members[idx], bin_angle, bin_mirror))
-                 for idx, bin_angle, bin_mirror in bins]
-        for (part, ctf_part), (kind, job) in zip(
-                ordered_map(lambda j, a=angle: (spectra_of(j[1], a, seg_mask, rows)
-                                                if j[0] == "rotate" else
-                                                bin_spectrum(*j[1], a)), jobs, workers),
-                jobs):
-            total += part
-            if ctf_part is not None:
-                ctf_total += ctf_part
-            bar.update(len(job) if kind == "rotate" else len(job[0]))
-        if wiener:
-            total = total / (ctf_total / len(members) + wiener_constant)
-        sums[native], counts[native] = total, len(members)
-    bar.close()
-
-    scale = (1.0 / mask_energy) if normalize else (1.0 / float(box) ** 4)
-    turn = 90 if axis == "vertical" else 0
-    per_class = {k: _orient(full_plane(s / counts[k] * scale, size), turn)
-                 for k, s in sums.items()}
-    combined = _orient(full_plane(sum(sums.values()) / len(d) * scale, size), turn)
-    return AveragedSpectrum(combined=combined, per_class=per_class, counts=counts,
-                            axis_angles=angles, pixel_size_a=psize, box=box, padded=size,
-                            notes=notes)
+    settings = _Settings(box=box, pad=pad, mask_kind=mask, mask=seg_mask,
+                         mask_rows=_nonzero_rows(seg_mask), normalize=normalize,
+                         interpolation=interpolation, wiener=wiener,
+                         pixel_size_a=_pixel_size_or_nan(table, required=wiener))
+    return settings, _shift_notes(table, mask, margin)
 
 
-def _aligned_mean(table, rows, cache, interpolation):
-    """Mean of the given segments in their class frame (a class average of our own)."""
-    total = None
-    for part in _split(rows, 32):
-        images = read_batch(table, part, cache)
-        aligned = align_images(images, *table.alignment(part), interpolation=interpolation,
-                               fill="mean")
-        total = aligned.sum(axis=0) if total is None else total + aligned.sum(axis=0)
-    return total / len(rows)
+def _shift_notes(table, mask, margin):
+    d = table.data
+    shifts = np.hypot(d["origin_x_px"].to_numpy(float), d["origin_y_px"].to_numpy(float))
+    if mask == "none" or not (shifts > margin).any():
+        return []
+    return [f"{int((shifts > margin).sum())} segments are shifted by more than the mask's "
+            f"{margin:.0f} px margin: their rotated corners (zero) may reach the mask's edge"]
 
 
-def _angle_bins(align, axis_offset, size):
-    """Groups of segments whose in-plane angles (in the class frame) agree.
+def _classes(table):
+    """Native class numbers in order, and the positions of each class's segments."""
+    d = table.data
+    if "class_number" not in d:
+        return [1], {1: np.arange(len(d))}
+    classes = d["class_number"].to_numpy()
+    members = {int(table.native_class(number)): np.flatnonzero(classes == number)
+               for number in np.unique(classes)}
+    return list(members), members
 
-    Angles (psi turned by the class axis, mirror kept apart) are binned so
-    finely that using the bin's mean angle moves nothing by more than 0.1
-    pixel at the edge of the padded spectrum: width ``0.2 / (size / 2)``
-    radians.  Only bins of at least :data:`BIN_MIN` segments are returned as
-    bins (real RELION and cryoSPARC data store psi on sampling grids, so
-    many segments share an angle); the others are rotated one by one.
 
-    Returns
-    -------
-    bins : list of (positions, mean angle, mirror)
-    singles : ndarray of positions
+def _frame_angles(table, members, angles):
+    """Per segment, the angle that turns its helical axis onto x (for the raster step)."""
+    out = np.empty(len(table))
+    for native, rows in members.items():
+        out[rows] = _class_frame(table, rows, angles[native]["angle_deg"])[0]
+    return out
+
+
+def _axis_angle(table, members, native, axis_angle, class_average_angles, cache,
+                interpolation, workers):
+    """The class's axis angle and how it was obtained."""
+    if axis_angle != "auto":
+        return {"angle_deg": round(float(axis_angle), 3), "from": "given"}
+    if class_average_angles and native in class_average_angles:
+        return {"angle_deg": round(float(class_average_angles[native]), 3),
+                "from": "measured from the class average"}
+    sample = members[np.linspace(0, len(members) - 1,
+                                 min(AXIS_SAMPLE, len(members))).astype(int)]
+    angle = axis_angle_from_image(_aligned_mean(table, sample, cache, interpolation, workers))
+    return {"angle_deg": round(float(angle), 3),
+            "from": f"measured from the mean of {len(sample)} aligned segments"}
+
+
+def _aligned_mean(table, rows, cache, interpolation, workers=1):
+    """Mean of the given segments in their class frame (a class average of our own).
+
+    Boxes of 128 px and more are binned 2 x 2 first (origins halved): the
+    axis angle needs the filament's outline, not its finest detail, and a
+    quarter of the pixels costs a quarter of the time.  Raster lines are left
+    in: turned by many angles, they average out.
     """
-    mirror = align.mirror
-    psi = align.psi_deg - np.where(mirror, -1.0, 1.0) * axis_offset
-    width = np.rad2deg(0.2 / (size / 2.0))
-    wrapped = np.mod(psi, 360.0)
-    key = np.floor(wrapped / width).astype(np.int64) * 2 + mirror
-    bins, singles = [], []
-    for k in np.unique(key):
-        idx = np.flatnonzero(key == k)
-        if len(idx) >= BIN_MIN:
-            centre = np.rad2deg(np.angle(np.mean(np.exp(1j * np.deg2rad(wrapped[idx])))))
-            bins.append((idx, float(centre), bool(k % 2)))
-        else:
-            singles.extend(idx)
-    return bins, np.array(sorted(singles), dtype=np.int64)
+    batch_sum = functools.partial(_aligned_sum, table, rows, cache, interpolation)
+    return sum(ordered_map(batch_sum, batch_rows(len(rows), 32), workers)) / len(rows)
+
+
+def _aligned_sum(table, rows, cache, interpolation, part):
+    """Sum of the segments ``rows[part]`` in their class frame, binned 2 x 2 from 128 px."""
+    images = read_raw(table, rows[part], cache)
+    psi, ox, oy, mirror = table.alignment(rows[part])
+    if images.shape[-1] >= 128 and images.shape[-1] % 2 == 0:
+        images = 0.25 * (images[:, ::2, ::2] + images[:, 1::2, ::2]
+                         + images[:, ::2, 1::2] + images[:, 1::2, 1::2])
+        ox, oy = np.asarray(ox) / 2.0, np.asarray(oy) / 2.0
+    return align_images(images, psi, ox, oy, mirror, interpolation=interpolation,
+                        fill="mean").sum(axis=0)
 
 
 def _pixel_size_or_nan(table, required):
@@ -319,25 +372,6 @@ def _pixel_size_or_nan(table, required):
         return float("nan")
 
 
-def _class_axis_angle(native, axis_angle, class_average_angles):
-    if axis_angle != "auto":
-        return float(axis_angle), "given"
-    if class_average_angles and native in class_average_angles:
-        return float(class_average_angles[native]), "measured from the class average"
-    return None, ""
-
-
-def _orient(spectrum, turn):
-    out = rotate90_centred(spectrum, turn) if turn else spectrum
-    return out.astype(np.float32)
-
-
 def _nonzero_rows(mask):
     nonzero = np.flatnonzero(mask.any(axis=1))
     return slice(int(nonzero[0]), int(nonzero[-1]) + 1) if len(nonzero) else None
-
-
-def _split(indices, batch_size):
-    return [indices[r] for r in batch_rows(len(indices), batch_size)]
-
-

@@ -40,7 +40,7 @@ from .options import Option, vocabulary
 from .parsing import (check_frame_range, parse_float, parse_fraction, parse_frame_range,
                       parse_positive_float, parse_positive_int)
 from .sidecar import sidecar, write_sidecar
-from .workers import WORKERS
+from .workers import WORKERS, available_cpus
 
 #: RELION's --gain_rot (turns of 90 degrees clockwise as relion_display shows) and --gain_flip.
 GAIN_ROTATIONS = ("0", "1", "2", "3")
@@ -78,7 +78,7 @@ class ThonOptions:
     voltage_kv: float = 300.0
     cs_mm: float = 2.7
     amplitude_contrast: float = 0.1
-    workers: int = 2
+    workers: int = dataclasses.field(default_factory=available_cpus)
 
     def __post_init__(self):
         if self.method not in METHODS:

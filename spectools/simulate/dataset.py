@@ -33,7 +33,8 @@ from .segments import (
 def simulate_dataset(folder, helices, n_per_class, box, pixel_size_a, *, seed=0,
                      noise_sigma=0.0, shift_sigma_px=3.0, ctf=None, stack_size=200,
                      formats=("relion", "cryosparc", "spider"), psi_range_deg=(-180.0, 180.0),
-                     mirror_fraction=0.0):
+                     mirror_fraction=0.0, psi_step_deg=None, column_offsets_sigma=0.0,
+                     row_offsets_sigma=0.0):
     """Write a multi-class dataset of simulated segments with its ground truth.
 
     Parameters
@@ -52,6 +53,16 @@ def simulate_dataset(folder, helices, n_per_class, box, pixel_size_a, *, seed=0,
     noise_sigma, shift_sigma_px, ctf, psi_range_deg, mirror_fraction
         As in :func:`simulate_segments`.  With a CTF, every segment gets the
         same one.
+    psi_step_deg : float, optional
+        psi on a grid of this step (``round(psi / step) * step``), both in
+        the rendering and in the metadata, as 2D classification stores it.
+    column_offsets_sigma, row_offsets_sigma : float
+        Camera raster: one offset per detector column (row), drawn from a
+        normal distribution of this standard deviation for each raw stack
+        and added to every raw segment of it after the noise (a bad first
+        movie frame, fixed in the camera frame; same units as
+        ``noise_sigma``).  They put power on the raw spectra's ``ky = 0``
+        (``kx = 0``) lines (:mod:`spectools.ops.raster`).
     stack_size : int
         At most this many images per raw stack.
     formats : iterable of {"relion", "cryosparc", "spider"}
@@ -83,7 +94,9 @@ def simulate_dataset(folder, helices, n_per_class, box, pixel_size_a, *, seed=0,
     """
     plan = _plan(helices, n_per_class, box, pixel_size_a, seed=seed, noise_sigma=noise_sigma,
                  shift_sigma_px=shift_sigma_px, ctf=ctf, stack_size=stack_size,
-                 formats=formats, psi_range_deg=psi_range_deg, mirror_fraction=mirror_fraction)
+                 formats=formats, psi_range_deg=psi_range_deg, mirror_fraction=mirror_fraction,
+                 psi_step_deg=psi_step_deg, column_offsets_sigma=column_offsets_sigma,
+                 row_offsets_sigma=row_offsets_sigma)
     folder = Path(folder)
     if folder.exists() and not folder.is_dir():
         raise SpectoolsError("output folder is an existing file", folder)
@@ -95,16 +108,16 @@ def simulate_dataset(folder, helices, n_per_class, box, pixel_size_a, *, seed=0,
     check_outputs(stacks + [p for key, p in paths.items() if key != "stacks"])
     check_disk(folder, plan.total * plan.box ** 2 * 8 + plan.total * _BYTES_PER_SEGMENT,
                f"{plan.total} simulated segments of {plan.box} px (raw and class frame)")
-    poses, noise_rng = _draw_dataset_poses(plan)
+    poses, noise_rng, offsets = _draw_dataset_poses(plan)
     # One set: a failure half-way leaves none of the files (nor the folder, when made here).
     with OutputSet() as outputs:
-        _write_images(plan, poses, noise_rng, [outputs.path(s) for s in stacks],
+        _write_images(plan, poses, noise_rng, offsets, [outputs.path(s) for s in stacks],
                       outputs.path(paths["canonical"]))
         table = _metadata_table(plan, poses, stacks)
         for name in plan.formats:
             write_particles(table, outputs.path(paths[name]), format=name)
         with open(outputs.path(paths["truth"]), "w") as fh:
-            json.dump(_truth(plan, poses, table, stacks, paths), fh, indent=1)
+            json.dump(_truth(plan, poses, offsets, table, stacks, paths), fh, indent=1)
             fh.write("\n")
     return table, paths
 
@@ -130,6 +143,9 @@ class _Plan:
     formats: list
     psi_range_deg: tuple
     mirror_fraction: float
+    psi_step_deg: object
+    column_offsets_sigma: float
+    row_offsets_sigma: float
     notes: list
 
     @property
@@ -155,7 +171,8 @@ class _Poses:
 
 
 def _plan(helices, n_per_class, box, pixel_size_a, *, seed, noise_sigma, shift_sigma_px, ctf,
-          stack_size, formats, psi_range_deg, mirror_fraction):
+          stack_size, formats, psi_range_deg, mirror_fraction, psi_step_deg,
+          column_offsets_sigma, row_offsets_sigma):
     helices = [helices] if isinstance(helices, Helix) else list(helices)
     if not helices or not all(isinstance(h, Helix) for h in helices):
         raise SpectoolsError("helices must be one Helix or a non-empty sequence of Helix")
@@ -175,9 +192,13 @@ def _plan(helices, n_per_class, box, pixel_size_a, *, seed, noise_sigma, shift_s
     total = int(sum(counts))
     formats, notes = _formats_that_fit(formats, total, -(-total // stack_size), mirror_fraction)
     notes += _aliasing_notes(helices, pixel_size_a)
+    if psi_step_deg is not None:
+        psi_step_deg = _number(psi_step_deg, "psi step", minimum=0, strict=True)
     plan = _Plan(helices, counts, box, pixel_size_a,
                  _number(seed, "seed", minimum=0, integer=True), noise_sigma, shift_sigma_px,
-                 _as_ctf(ctf), stack_size, formats, tuple(psi_range_deg), mirror_fraction, notes)
+                 _as_ctf(ctf), stack_size, formats, tuple(psi_range_deg), mirror_fraction,
+                 psi_step_deg, _number(column_offsets_sigma, "column offsets sigma", minimum=0),
+                 _number(row_offsets_sigma, "row offsets sigma", minimum=0), notes)
     _check_memory(plan)
     return plan
 
@@ -239,17 +260,26 @@ def _aliasing_notes(helices, pixel_size_a):
 
 
 def _draw_dataset_poses(plan):
-    """Classes (shuffled), poses and phases for all segments (cheap), and the noise generator."""
-    pose_seed, noise_seed = np.random.SeedSequence(plan.seed).spawn(2)
+    """Classes (shuffled), poses and phases for all segments, the noise generator, raster.
+
+    The camera offsets come from a stream of their own, so that adding them
+    changes nothing else.
+    """
+    pose_seed, noise_seed, raster_seed = np.random.SeedSequence(plan.seed).spawn(3)
     rng = np.random.default_rng(pose_seed)
     class_index = rng.permutation(np.repeat(np.arange(len(plan.helices)), plan.counts))
     rises = np.array([h.rise_a for h in plan.helices])[class_index]
-    drawn = _draw_poses(plan.total, rises, rng, plan.box, plan.psi_range_deg,
-                        plan.shift_sigma_px, plan.mirror_fraction)
-    return _Poses(class_index, *drawn), np.random.default_rng(noise_seed)
+    psi, *rest = _draw_poses(plan.total, rises, rng, plan.box, plan.psi_range_deg,
+                             plan.shift_sigma_px, plan.mirror_fraction)
+    if plan.psi_step_deg:
+        psi = np.round(psi / plan.psi_step_deg) * plan.psi_step_deg
+    raster_rng = np.random.default_rng(raster_seed)
+    offsets = raster_rng.standard_normal((plan.n_stacks, 2, plan.box)) * np.array(
+        [plan.column_offsets_sigma, plan.row_offsets_sigma])[None, :, None]
+    return _Poses(class_index, psi, *rest), np.random.default_rng(noise_seed), offsets
 
 
-def _write_images(plan, poses, noise_rng, stacks, canonical_path):
+def _write_images(plan, poses, noise_rng, offsets, stacks, canonical_path):
     """Render the raw stacks and the class-frame images, batch by batch."""
     box, total = plan.box, plan.total
     # Work buffers reused for every batch: allocating fresh pages for each
@@ -269,6 +299,9 @@ def _write_images(plan, poses, noise_rng, stacks, canonical_path):
                     if plan.noise_sigma > 0:
                         # Drawn in row order: the data do not depend on the batching.
                         _add_noise(raw, plan.noise_sigma, noise_rng, noise_buffer)
+                    # camera raster: offsets per column (varying along x) and per row
+                    raw += offsets[s, 0][None, None, :].astype(np.float32)
+                    raw += offsets[s, 1][None, :, None].astype(np.float32)
                     raw_out.write(raw)
                     canonical_out.write(canonical)
 
@@ -319,7 +352,7 @@ def _optics(ctf):
             else dict(DEFAULT_OPTICS))
 
 
-def _truth(plan, poses, table, stacks, paths):
+def _truth(plan, poses, offsets, table, stacks, paths):
     """Everything the dataset was made from, for tests and users (``truth.json``)."""
     stack_of = np.arange(plan.total) // plan.stack_size
     d = table.data
@@ -330,7 +363,14 @@ def _truth(plan, poses, table, stacks, paths):
         "seed": plan.seed, "box_px": plan.box, "pixel_size_a": plan.pixel_size_a,
         "noise_sigma": plan.noise_sigma, "shift_sigma_px": plan.shift_sigma_px,
         "psi_range_deg": [float(v) for v in plan.psi_range_deg],
+        "psi_step_deg": plan.psi_step_deg,
         "mirror_fraction": plan.mirror_fraction,
+        "camera_offsets": {
+            "column_sigma": plan.column_offsets_sigma, "row_sigma": plan.row_offsets_sigma,
+            "meaning": "per raw stack, offsets[stack][0][col] is added to every pixel of "
+                       "column col, offsets[stack][1][row] to every pixel of row row",
+            "offsets": (offsets.round(6).tolist()
+                        if plan.column_offsets_sigma or plan.row_offsets_sigma else None)},
         "ctf": plan.ctf.as_dict() if plan.ctf is not None else None,
         "optics": _optics(plan.ctf),
         "classes": [{"class_number": i, **h.as_dict()} for i, h in enumerate(plan.helices, 1)],

@@ -59,7 +59,7 @@ def test_stack_images_and_metadata(capsys, tmp_path, example):
     cs = read_particles(out.with_suffix(".cs")).data
     assert list(cs["image_index"]) == list(range(24))
     sidecar = json.loads(out.with_suffix(".json").read_text())
-    assert sidecar["particles"] == 24 and sidecar["interpolation"] == "fourier"
+    assert sidecar["particles"] == 24 and sidecar["interpolation"] == "sinc"
 
 
 def test_no_shift_leaves_the_residual_origin(capsys, tmp_path, example):

@@ -1,9 +1,9 @@
-"""A record of the positioned reads (``os.pread``) a reader makes."""
+"""A record of the positioned reads (``os.pread``, ``os.preadv``) a reader makes."""
 import os
 
 
 def record_preads(monkeypatch):
-    """Make ``os.pread`` append ``(size, offset)`` to the returned list, then read."""
+    """Make ``os.pread`` and ``os.preadv`` append ``(size, offset)`` to the returned list."""
     reads = []
     real_pread = os.pread
 
@@ -12,4 +12,12 @@ def record_preads(monkeypatch):
         return real_pread(fd, size, offset)
 
     monkeypatch.setattr(os, "pread", spy)
+    if hasattr(os, "preadv"):
+        real_preadv = os.preadv
+
+        def spy_v(fd, buffers, offset):
+            reads.append((sum(len(memoryview(b).cast("B")) for b in buffers), offset))
+            return real_preadv(fd, buffers, offset)
+
+        monkeypatch.setattr(os, "preadv", spy_v)
     return reads

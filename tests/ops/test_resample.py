@@ -30,8 +30,8 @@ def raw_and_canonical():
     return raw, canonical[0]
 
 
-@pytest.mark.parametrize("interpolation,minimum", [("fourier", 0.99999), ("cubic", 0.9999),
-                                                   ("linear", 0.999)])
+@pytest.mark.parametrize("interpolation,minimum", [("sinc", 0.99999), ("fourier", 0.99999),
+                                                   ("cubic", 0.9999), ("linear", 0.999)])
 def test_aligned_images_match_the_analytic_canonical_image(raw_and_canonical, interpolation,
                                                            minimum):
     raw, canonical = raw_and_canonical
@@ -74,18 +74,43 @@ def test_rotate90_is_exact_about_the_centre():
     np.testing.assert_array_equal(rotate90(rotate90(image, 3), 1), image)
 
 
-def test_fourier_is_exact_for_band_limited_images():
-    # A smooth periodic image (few low Fourier components) rotated forth and back.
+@pytest.mark.parametrize("interpolation,tolerance", [("fourier", 1e-3), ("sinc", 4e-3)])
+def test_three_shears_are_exact_for_band_limited_images(interpolation, tolerance):
+    # A smooth periodic image (few low Fourier components) rotated forth and back:
+    # fourier shifts exactly; sinc's windowed sinc ripples by ~1e-4 per shift
+    # (nine shifts here).
     n = 64
     y, x = (np.mgrid[:n, :n] - n // 2) / n
     image = (np.cos(2 * np.pi * (3 * x + 2 * y)) + np.sin(2 * np.pi * (-x + 4 * y))) \
         * np.exp(-((x ** 2 + y ** 2) / 0.02))
-    there = align_images(image[None], 33.0, 2.5, -1.5, fill="zero")
-    back = align_images(there, -33.0, 0.0, 0.0, fill="zero")
+    kw = dict(fill="zero", interpolation=interpolation)
+    there = align_images(image[None], 33.0, 2.5, -1.5, **kw)
+    back = align_images(there, -33.0, 0.0, 0.0, **kw)
     # undo the shift: q = R(-33)(R(33)(p + o)) = p + o
-    back = align_images(back, 0.0, -2.5, 1.5, fill="zero")
+    back = align_images(back, 0.0, -2.5, 1.5, **kw)
     mask = disk(n, 0.6)
-    assert np.abs(back[0] - image)[mask].max() < 1e-3 * np.abs(image).max()
+    assert np.abs(back[0] - image)[mask].max() < tolerance * np.abs(image).max()
+
+
+def test_sinc_shift_response_is_flat_to_80_percent_of_nyquist():
+    # One sub-pixel shift of a sinusoid: the power kept, averaged over shifts,
+    # is the kernel's frequency response (conventions/spectra.md).
+    from spectools.ops.kernels import shift_lines
+    from spectools.ops.resample import sinc_taps
+    table = sinc_taps()
+    n, shifts = 512, np.linspace(0, 1, 33)[:-1] + 0.25
+    x = np.arange(n)
+    for freq, low, high in ((0.1, 0.9995, 1.0005), (0.4, 0.998, 1.002), (0.45, 0.78, 0.88)):
+        kept = []
+        for d in shifts:
+            line = np.cos(2 * np.pi * freq * x).astype(np.float32)[None]
+            out = np.empty_like(line)
+            shift_lines(line, out, np.array([d]), table, False)
+            truth = np.cos(2 * np.pi * freq * (x + d))
+            inner = slice(64, n - 64)
+            kept.append(np.sum(out[0, inner] * truth[inner]) / np.sum(truth[inner] ** 2))
+        power = np.mean(np.square(kept))
+        assert low < power < high, (freq, power)
 
 
 def test_mirror_and_turn(raw_and_canonical):
@@ -132,3 +157,22 @@ def test_source_inside_matches_brute_force():
         py = inv[:, 1, 0, None, None] * x + inv[:, 1, 1, None, None] * y + inv[:, 1, 2, None, None]
         brute = (px >= -c) & (px <= n - 1 - c) & (py >= -c) & (py <= n - 1 - c)
         assert (source_inside((n, n), PSI, OX, OY) == brute).mean() > 0.999
+
+
+@pytest.mark.parametrize("pad,rows", [(1, None), (2, slice(10, 40))])
+def test_power_spectra_are_the_same_with_fftw_and_pocketfft(monkeypatch, pad, rows):
+    import spectools.ops.power as power
+    images = RNG.normal(size=(5, 48, 48)).astype(np.float32)
+    if rows is not None:
+        images[:, :rows.start] = 0
+        images[:, rows.stop:] = 0
+    monkeypatch.setattr(power, "FFT_BACKEND", "pocketfft")
+    reference = power.power_spectra_sum(images, pad=pad, rows=rows)
+    padded = np.zeros((5, pad * 48, pad * 48))
+    padded[:, :48, :48] = images
+    truth = (np.abs(np.fft.rfft2(padded)) ** 2).sum(axis=0)
+    np.testing.assert_allclose(reference, truth, rtol=1e-4, atol=1e-6 * truth.max())
+    if power.pyfftw is not None:
+        monkeypatch.setattr(power, "FFT_BACKEND", "fftw")
+        np.testing.assert_allclose(power.power_spectra_sum(images, pad=pad, rows=rows), truth,
+                                   rtol=1e-4, atol=1e-6 * truth.max())

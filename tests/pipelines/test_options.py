@@ -60,3 +60,22 @@ def test_one_hint_rendered_in_each_front_ends_terms():
     assert unknown.render(cli_hint(inputs.READ_OPTIONS)).endswith("(give --pixel-size to give it)")
     off = SpectoolsError("x", hint=Hint("normalize", False))
     assert off.render(cli_hint(vocabulary)) == "x (use --no-normalize)"
+
+
+@pytest.mark.parametrize("job", ["avgps", "stack", "thon"])
+def test_workers_default_to_the_cpus_the_process_may_use(job, monkeypatch):
+    import os
+    options_class, vocabulary = VOCABULARIES[job]
+    if hasattr(os, "sched_getaffinity"):
+        monkeypatch.setattr(os, "sched_getaffinity", lambda pid: {0, 3, 5})
+        assert options_class().workers == 3
+    assert "every CPU this process may use" in vocabulary["workers"].help
+
+
+def test_the_raster_option_says_what_auto_decides(capsys):
+    from spectools.cli.main import main
+    with pytest.raises(SystemExit):
+        main(["avgps", "--help"])
+    text = " ".join(capsys.readouterr().out.split())
+    assert "--raster {auto,on,off}" in text
+    assert "auto (default): measure, per micrograph" in text and "1.25 times" in text
