@@ -40,8 +40,8 @@ Fit resolution
     has its CTF phase under the mean defocus) of the data and of the model
     are correlated in a window sliding along frequency, as wide as two ring
     periods (at least 7 bins); from the first zero on, the fit holds until
-    the correlation drops below :data:`FIT_THRESHOLD`, having been above it
-    for at least 3 bins.  It is computed up to Nyquist, past the fit band.
+    the correlation is below :data:`FIT_THRESHOLD` in two bins in a row.  It
+    is computed up to Nyquist, past the fit band.
 
 Results are given with ``U >= V``, the angle of U in ``[-90°, 90°)`` from +x
 (columns) towards +y (rows) of the spectrum's image (RELION's
@@ -346,7 +346,8 @@ def _grid_search(peak, data, low, high, problem):
     Each grid point of relative astigmatism ``r = (U−V)/(U+V)`` and angle
     bins the pixels of the lower band (up to ``_GRID_RINGS`` rings) at their
     equiphase frequency, where the astigmatic rings become circles, and
-    scores the 1D model for mean defoci within ±15% of the peak.
+    scores the 1D model for mean defoci within ``±(r + 10%)`` of the peak
+    (a strongly astigmatic spectrum's 1D peaks may lie at U or V).
     """
     mean0, phase = peak
     base = CTF(mean0, mean0, phase_shift_deg=phase, **problem.optics)
@@ -355,9 +356,10 @@ def _grid_search(peak, data, low, high, problem):
     bin_width = 1.0 / (problem.size * problem.pixel_size_a)
     lam = base.wavelength_a
     step = 1.0 / (8.0 * lam * top * top)
-    defoci = np.arange(0.85 * mean0, 1.15 * mean0 + step, step)
     best = (-np.inf, None)
     for relative in _GRID_RELATIVE_ASTIGMATISM:
+        reach = relative + 0.1
+        defoci = np.arange((1 - reach) * mean0, (1 + reach) * mean0 + step, step)
         for theta in _grid_angles(relative):
             half = relative * mean0
             astigmatic = dataclasses.replace(base, defocus_u_a=mean0 + half,
@@ -476,24 +478,24 @@ def _envelope(freq, amplitude):
 
 
 def _fit_resolution(freq, correlation, ctf):
-    """The resolution (Å) at which ``correlation`` first drops below :data:`FIT_THRESHOLD`.
+    """The resolution (Å) from which ``correlation`` stays below :data:`FIT_THRESHOLD`.
 
-    Counted from the first zero once the correlation has been above the
-    threshold for 3 bins; the edge of the spectrum when it never drops, the
-    first zero when it never rises.
+    Walking out from the first zero, the fit holds until the correlation is
+    below the threshold in two bins in a row (one bin is noise); the first
+    zero's resolution when it does not hold there, the spectrum's edge when
+    it never drops.
     """
     first_zero = ctf.zeros(freq[-1], count=1)
-    above = 0
-    for i, value in enumerate(correlation):
-        if not np.isfinite(value):
-            continue
-        if value >= FIT_THRESHOLD:
-            above += 1
-        elif above >= 3:
-            return 1.0 / freq[i]
-    if above >= 3:
+    if not len(first_zero):
         return 1.0 / freq[-1]
-    return 1.0 / (first_zero[0] if len(first_zero) else freq[-1])
+    start = int(np.ceil(first_zero[0] / (freq[1] - freq[0])))
+    below = 0
+    for i in range(start, len(freq)):
+        value = correlation[i]
+        below = below + 1 if not (np.isfinite(value) and value >= FIT_THRESHOLD) else 0
+        if below == 2:                    # bins i - 1 and i fail: it held to i - 2
+            return 1.0 / (freq[i - 2] if i - 2 >= start else first_zero[0])
+    return 1.0 / freq[-1]
 
 
 # --------------------------------------------------------------------------
