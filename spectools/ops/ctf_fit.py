@@ -4,7 +4,7 @@
 phase-plate data, the phase shift) whose ``CTF²`` best matches a centred
 power spectrum between two resolutions.  Every χ comes from the one
 :class:`~spectools.ops.ctf.CTF` type.  The method, written out in
-``conventions/spectra.md`` ("CTF fit"):
+``conventions/spectra.md`` ("CTF estimation"):
 
 Data
     The amplitude ``A = sqrt(P)`` relative to its box-convolved background,
@@ -13,28 +13,31 @@ Data
     centrosymmetric) with ``1/min_res <= s <= 1/max_res``, leaving out the
     central cross (within 1 px of the axes, where detector lines live).
 Model
-    The oscillating part of ``CTF²``, ``a · (CTF² − 1/2)``.  ``a`` is how much
-    the spectrum estimator keeps of rings of that period (:func:`ring_contrast`):
-    Welch tiles with a Hann taper smooth the spectrum with the taper's
-    spectral window, the whole-image estimate with the Hann window of its
-    autocorrelation crop, so rings a few pixels apart come out fainter and
-    rings closer than about 2 pixels not at all.  The model fades with them,
-    and the fit may use the band up to Nyquist without being drawn to
-    aliased rings.
+    The rings of ``CTF²`` as the spectrum estimator shows them,
+    ``a · (CTF² − 1/2)`` (:func:`~spectools.ops.thon_rings.ring_pattern`):
+    Welch tiles under a Hann taper, or the whole-image estimate's cropped
+    autocorrelation, smooth the spectrum, so rings a few pixels apart come
+    out fainter and rings about 2 pixels apart not at all; the model fades
+    with them, and the fit may use the band up to Nyquist without being drawn
+    to aliased rings.
 Score (figure of merit)
     The normalised cross-correlation of data and model over the band's
     pixels, CTFFIND 4.1's score: 1 for a perfect match, about 0 for none.
 Search
-    (1) The ring (rotational) average of the data against the 1D model,
-    for defoci spaced so that the phase at the band's edge moves by at
-    most π/8 between neighbours (and phase shifts every 5°): CTFFIND's 1D
-    search for the mean defocus, which astigmatism does not bias (its rings
-    average symmetrically about the mean).  (2) At the best few 1D peaks, a
-    grid of astigmatism (0 to 2000 Å half-difference) and angle (every 15°)
-    scored in 2D on the lower 60% of the band.  (3) Nelder–Mead refinement
-    of mean defocus, astigmatism as the vector
-    ``((U−V)/2 · cos 2θ, (U−V)/2 · sin 2θ)`` (no wrap-around at 0° or 180°)
-    and the phase shift, on every band pixel.
+    (1) The ring (rotational) average of the data against the 1D model, for
+    defoci spaced so that the phase at the band's edge moves by at most π/8
+    between neighbours (and phase shifts every 5°): CTFFIND's 1D search for
+    the mean defocus; its best 3 peaks.  (2) Per peak, a grid of relative
+    astigmatism ``(U−V)/(U+V)`` (0 to 0.3) and angle (every 15°, finer for
+    large astigmatism): the pixels of the band's first 12 rings are averaged
+    at their equiphase frequency and scored as a 1D model for mean defoci
+    around the peak.  (3) Nelder–Mead refinement of the mean defocus, the
+    astigmatism as the vector ``((U−V)/2 · cos 2θ, (U−V)/2 · sin 2θ)`` (no
+    wrap-around at 0° or 180°) and the phase shift, on bands widening to the
+    whole band.  (4) The ring contrast the data show (the windowed
+    regression of the data's equiphase average on the model's) weighs the
+    model in a last refinement: the matched filter, so frequencies the
+    envelope has emptied add no noise.
 Fit resolution
     CTFFIND 4.1's: the equiphase averages (each pixel at the frequency that
     has its CTF phase under the mean defocus) of the data and of the model
@@ -53,6 +56,8 @@ from __future__ import annotations
 import dataclasses
 import functools
 import math
+from typing import Optional
+
 import numpy as np
 from scipy import optimize
 
@@ -124,8 +129,11 @@ class CtfFit:
 
 @dataclasses.dataclass(frozen=True)
 class _Pixels:
-    """Band pixels of the data: frequency, angle, values (zero mean, unit norm, ``scale``
-    their norm before), envelope."""
+    """Band pixels of the data: frequency, angle, values and the model's weights.
+
+    ``values`` have zero mean and unit norm (``scale`` was their norm);
+    ``envelope`` (or None) weighs the model pixel by pixel.
+    """
 
     s: np.ndarray
     alpha: np.ndarray
