@@ -72,6 +72,8 @@ def _greyscale(image, path):
     mode = image.mode
     if mode in _GREY_MODES:
         array = np.asarray(image)
+        if mode == "I" and array.size and 0 <= array.min() and array.max() <= 65535:
+            return array.astype(np.uint16)    # older Pillow opens 16-bit PNGs as 32-bit
         return array.astype(array.dtype.newbyteorder("=")) if mode == "I;16B" else array
     if mode == "LA":
         return np.asarray(image.getchannel("L"))

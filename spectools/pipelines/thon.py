@@ -28,10 +28,12 @@ tables.  All outputs of a run appear together or not at all.
 from __future__ import annotations
 
 import dataclasses
+import math
 from pathlib import Path
 from typing import Optional
 
 import numpy as np
+from scipy.fft import next_fast_len
 
 from .. import __version__
 from ..errors import Hint, SpectoolsError
@@ -400,12 +402,23 @@ def _spectrum_of(path, options, references, fitting=False):
 def _fit_tile(options, pixel_size_a, shape):
     """Tiles (or box) of the fit spectrum: the shown one's, enlarged to CTFFIND's 1.4 Å sampling.
 
-    At most the frames' shorter side (Welch) or longer side (the whole image).
+    An even size that FFTs fast (no large prime factor), at most the frames'
+    shorter side (Welch) or longer side (the whole image).
     """
     size = options.tile if options.method == "welch" else options.box
-    wanted = size * max(1.0, FIT_PIXEL_A / pixel_size_a)
+    wanted = int(math.ceil(size * max(1.0, FIT_PIXEL_A / pixel_size_a)))
     limit = min(shape) if options.method == "welch" else max(shape)
-    return int(min(wanted, limit)) // 2 * 2
+    if wanted <= size:
+        return size
+    up = next_fast_len(wanted, real=True)
+    while up % 2:
+        up = next_fast_len(up + 1, real=True)
+    if up <= limit:
+        return up
+    down = limit - limit % 2
+    while down > size and next_fast_len(down, real=True) != down:
+        down -= 2
+    return down
 
 
 def _ctf_for(path, options, ctfs, table):
