@@ -183,10 +183,11 @@ OPTIONS = vocabulary(
     min_res_a=Option(label="Lowest resolution shown (Å)", parse=parse_positive_float,
                      flag="--min-res", metavar="A",
                      help="Frequencies below 1/this are blanked in the picture and left out "
-                          "of its contrast (default 30 Å)."),
+                          "of its contrast and of the CTF fit (default 30 Å)."),
     max_res_a=Option(label="Highest resolution shown (Å)", parse=parse_positive_float,
                      flag="--max-res", metavar="A",
-                     help="The picture is cropped at 1/this (default: Nyquist)."),
+                     help="The picture is cropped at 1/this, and the CTF fit stops there "
+                          "(default: Nyquist)."),
     defocus_u_a=Option(label="Defocus U (Å)", parse=parse_positive_float, flag="--defocus",
                        metavar="A",
                        help="Draw the CTF^2 model and its zeros for this defocus (U)."),
