@@ -16,9 +16,10 @@ from ..constants import GAIN_FLIP_LABELS, GAIN_ROT_LABELS
 from ..convert import image_file
 from .protocol_base import SpectoolsProtocol, add_option_param
 
-#: Options of the Movies, Spectrum and CTF tabs, in order.
+#: Options of the Movies and Spectrum tabs, in order.
 MOVIE_OPTIONS = ("frames", "group", "hot_sigma")
 SPECTRUM_OPTIONS = ("method", "tile", "overlap", "target_apix", "box", "min_res_a", "max_res_a")
+#: Options of the CTF tab shown when the CTF is estimated, in order.
 CTF_OPTIONS = ("phase_plate", "min_defocus_a", "max_defocus_a")
 
 
@@ -33,9 +34,11 @@ class SpectoolsProtThonRings(SpectoolsProtocol):
     Welch averaging over tapered tiles or CTFFIND's whole-image spectrum.
 
     The CTF of every micrograph without an input CTF is estimated (unless
-    switched off), CTFFIND's way: defocus U and V, astigmatism angle (and
-    the phase shift for phase-plate data), a figure of merit and the
-    resolution to which the fit holds.
+    switched off), CTFFIND's way, between the lowest and highest resolution
+    of the Spectrum tab: defocus U and V, astigmatism angle (and the phase
+    shift for phase-plate data), a figure of merit and the resolution to
+    which the fit holds; voltage, spherical aberration and amplitude
+    contrast come from the input's acquisition.
 
     Output: the spectra as a SetOfImages (item id = micrograph id, sampling
     rate = the spectrum's pixel size), the estimated CTFs as a SetOfCTF, and
@@ -72,14 +75,8 @@ class SpectoolsProtThonRings(SpectoolsProtocol):
                              **({"condition": "method == 0"} if name in ("tile", "overlap")
                                 else {}))
         form.addSection(label="CTF")
-        add_option_param(form, OPTIONS["fit_ctf"], default=True,
-                         help="Fit defocus U and V and the astigmatism angle (and the phase "
-                              "shift with a phase plate) to the spectrum of every micrograph "
-                              "that has no input CTF, CTFFIND's way, between the lowest and "
-                              "highest resolution of the Spectrum tab; the fits are drawn on "
-                              "the PNGs and output as a SetOfCTF. Voltage, spherical "
-                              "aberration and amplitude contrast come from the input's "
-                              "acquisition.")
+        # Yes: the micrographs without an input CTF (the job's default); No: none.
+        add_option_param(form, OPTIONS["fit_ctf"], default=True)
         for name in CTF_OPTIONS:
             add_option_param(form, OPTIONS[name], condition="fitCtf")
         form.addParallelSection(threads=2, mpi=0)

@@ -209,8 +209,9 @@ OPTIONS = vocabulary(
     fit_ctf=Option(label="Estimate the CTF?", kind="bool",
                    help="Fit defocus U and V and the astigmatism angle (and the phase shift "
                         "with a phase plate) to each spectrum between the lowest and highest "
-                        "resolution, CTFFIND's way, and draw the fitted model. Default: for "
-                        "every input that has no defocus and no CTF values given."),
+                        "resolution, CTFFIND's way, and draw the fitted model. By default "
+                        "only the inputs without a defocus or CTF values given are fitted; "
+                        "the others are drawn with the CTF given."),
     phase_plate=Option(label="Phase plate?", kind="bool",
                        help="Fit the phase shift too (phase-plate data)."),
     min_defocus_a=Option(label="Lowest defocus searched (Å)", parse=parse_positive_float,

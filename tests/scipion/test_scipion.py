@@ -564,11 +564,12 @@ class TestSpectoolsScipion(BaseTest):
         options = prot._parameters()
         assert options["gain"] == sidecar["parameters"]["gain"] and options["frames"] == "1:"
         assert options["pixel_size_a"] == pytest.approx(MIC_PSIZE)
-        assert sidecar["front_end"] == "scipion" and sidecar["context"]["protocol"]
-        # the movies' CTF, fitted to the sum of the frames' spectra
+        # the movies' CTF, fitted to the sum of the frames' spectra, optics from the set
         u, v, _ = prot.outputCTF.getFirstItem().getDefocus()
         assert (u + v) / 2 == pytest.approx(mean, rel=0.01)
         assert options["voltage_kv"] == 300.0 and options["fit_ctf"] is None
+
+        assert sidecar["front_end"] == "scipion" and sidecar["context"]["protocol"]
         views = SpectoolsPngViewer(project=self.proj, protocol=prot)._visualize(prot)
         assert len(views[0].figure.axes) == 1
         views[0].close()
