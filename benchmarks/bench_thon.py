@@ -6,6 +6,7 @@ Usage: python benchmarks/bench_thon.py [FRAMES] [SIZE] [MICROGRAPHS]
 The movie comes from ``make_movie.py`` (known CTF, drift, gain stripes) and is
 processed with its gain reference, Welch tiles of 512 px at 50% overlap;
 the micrographs are random images (the cost does not depend on the content).
+No CTF is fitted (``--no-fit-ctf``); ``bench_ctf_fit.py speed`` times the fit.
 Each run is a fresh process, so its peak RSS is its own.
 """
 import subprocess
@@ -31,7 +32,7 @@ def main():
         subprocess.run([sys.executable, str(HERE / "make_movie.py"), str(movie), "--frames",
                         str(frames), "--size", str(size)], check=True, capture_output=True)
         r = fresh(["thon", str(movie), "-o", str(folder / "out"), "--gain",
-                   str(folder / "movie_gain.mrc"), "--pixel-size", "1.0"])
+                   str(folder / "movie_gain.mrc"), "--pixel-size", "1.0", "--no-fit-ctf"])
         print(f"movie: {frames} frames in {r['seconds']:.1f} s = {frames / r['seconds']:.2f} "
               f"frames/s, peak RSS {r['peak_rss_mb']:.0f} MB")
         movie.unlink()
@@ -41,7 +42,8 @@ def main():
             path = folder / f"mic{i:02d}.mrc"
             write_movie(path, rng.standard_normal((1, size, size), dtype=np.float32), 1.0)
             mics.append(str(path))
-        r = fresh(["thon", *mics, "-o", str(folder / "mics"), "--pixel-size", "1.0"])
+        r = fresh(["thon", *mics, "-o", str(folder / "mics"), "--pixel-size", "1.0",
+                   "--no-fit-ctf"])
         print(f"micrographs: {count} in {r['seconds']:.1f} s = {count / r['seconds']:.2f} "
               f"micrographs/s, peak RSS {r['peak_rss_mb']:.0f} MB")
 

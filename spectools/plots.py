@@ -215,7 +215,7 @@ def thon_png(path, panel, extent, **options):
 
 
 def thon_figure(panel, extent, *, frequency=None, profile=None, background_subtracted=None,
-                model=None, zeros=(), title=""):
+                model=None, zeros=(), title="", band=None, fit_resolution_a=None):
     """CTFFIND-style picture: the 2D panel and, beside it, the 1D profiles.
 
     Parameters
@@ -228,6 +228,12 @@ def thon_figure(panel, extent, *, frequency=None, profile=None, background_subtr
         version and the model ``CTF^2`` (scaled to it), versus frequency.
     zeros : iterable of float
         Predicted CTF zeros (1/Å), drawn on both panels.
+    band : (float, float), optional
+        Frequencies (1/Å) whose values set the profile's y-ranges (the band
+        shown), so the strong lowest frequencies do not flatten the rings;
+        frequencies below it are shaded.
+    fit_resolution_a : float, optional
+        Marked on the profile: the resolution to which a CTF fit holds.
     """
     plt = _pyplot()
     fig, axes = plt.subplots(1, 2, figsize=(12.5, 5.6), dpi=100,
@@ -240,28 +246,61 @@ def thon_figure(panel, extent, *, frequency=None, profile=None, background_subtr
     ax.set_xlabel("kx (1/Å)")
     ax.set_ylabel("ky (1/Å)")
     ax.set_title("data" + (" | CTF² model" if model is not None else ""), fontsize=9)
-    ax = axes[1]
     if frequency is not None:
-        keep = frequency > 0
-        if background_subtracted is not None:
-            ax.plot(frequency[keep], background_subtracted[keep], lw=0.9, color="black",
-                    label="background subtracted")
-        if model is not None:
-            ax.plot(frequency[keep], model[keep], lw=0.8, color="tab:orange", label="CTF² model")
-        for z in zeros:
-            ax.axvline(z, lw=0.5, ls=":", color="tab:orange")
-        ax.set_xlim(0, extent)
-        ax.set_xlabel("spatial frequency (1/Å)")
-        ax.set_ylabel("background-subtracted amplitude")
-        if profile is not None:
-            twin = ax.twinx()
-            twin.semilogy(frequency[keep], profile[keep], lw=0.6, color="tab:blue", alpha=0.6,
-                          label="rotational average (power)")
-            twin.set_ylabel("power", color="tab:blue")
-        ax.legend(loc="upper right", fontsize=7)
+        _thon_profiles(plt, axes[1], frequency, profile, background_subtracted, model, zeros,
+                       extent, band, fit_resolution_a)
     fig.suptitle(title, fontsize=10)
-    fig.tight_layout()
+    # Fixed margins rather than tight_layout, which costs more than the rest of the
+    # figure (a batch writes one per micrograph).
+    fig.subplots_adjust(left=0.06, right=0.93, bottom=0.1, top=0.9, wspace=0.22)
     return fig
+
+
+def _thon_profiles(plt, ax, frequency, profile, background_subtracted, model, zeros, extent,
+                   band, fit_resolution_a):
+    """The 1D panel of :func:`thon_figure`, its y-ranges set by the values in ``band``."""
+    keep = frequency > 0
+    low, high = band if band is not None else (0.0, extent)
+    shown = keep & (frequency >= low) & (frequency <= high)
+    if background_subtracted is not None:
+        ax.plot(frequency[keep], background_subtracted[keep], lw=0.9, color="black",
+                label="background subtracted")
+    if model is not None:
+        ax.plot(frequency[keep], model[keep], lw=0.8, color="tab:orange", label="CTF² model")
+    curves = [c[shown] for c in (background_subtracted, model) if c is not None]
+    limits = _band_limits(np.concatenate(curves) if curves else np.array([]))
+    if limits:
+        ax.set_ylim(*limits)
+    for z in zeros:
+        ax.axvline(z, lw=0.5, ls=":", color="tab:orange")
+    if low > 0:
+        ax.axvspan(0, low, color="0.9", zorder=0)
+    if fit_resolution_a:
+        ax.axvline(1.0 / fit_resolution_a, lw=0.9, ls="--", color="tab:green",
+                   label=f"fit holds to {fit_resolution_a:.1f} Å")
+    ax.set_xlim(0, extent)
+    ax.set_xlabel("spatial frequency (1/Å)")
+    ax.set_ylabel("background-subtracted amplitude")
+    if profile is not None:
+        twin = ax.twinx()
+        twin.semilogy(frequency[keep], profile[keep], lw=0.6, color="tab:blue", alpha=0.6,
+                      label="rotational average (power)")
+        power = profile[shown]
+        power = power[np.isfinite(power) & (power > 0)]
+        if len(power):
+            twin.set_ylim(power.min() / 1.2, power.max() * 1.2)
+        twin.set_ylabel("power", color="tab:blue")
+    ax.legend(loc="upper right", fontsize=7)
+
+
+def _band_limits(values, margin=0.08):
+    """y-limits holding the finite ``values`` with a margin, or None."""
+    values = values[np.isfinite(values)]
+    if not len(values):
+        return None
+    lo, hi = float(values.min()), float(values.max())
+    pad = margin * (hi - lo) if hi > lo else 1.0
+    return lo - pad, hi + pad
 
 
 def contact_sheet(path, panels, titles, columns=4):

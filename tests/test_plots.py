@@ -88,3 +88,22 @@ def test_thon_panel_extent_is_the_claimed_frequency_range():
     left, right, bottom, top = fig.axes[0].images[0].get_extent()
     assert (left, right, bottom, top) == pytest.approx((-0.2, 0.2, -0.2, 0.2))
     assert fig.axes[1].get_xlim() == pytest.approx((0, 0.2))
+
+
+def test_thon_profile_range_is_set_by_the_band_shown():
+    # The real scanned-film case: values of ~60 below 0.01 1/Å (inside the lowest
+    # resolution shown) squashed rings of ±2; the y-range comes from the band alone.
+    freq = np.linspace(0, 0.2, 201)
+    flat = 2.0 * np.cos(2 * np.pi * freq / 0.01)
+    flat[freq < 0.01] = 65.0
+    power = 1e3 * np.exp(-freq / 0.02) + 1.0
+    power[freq < 0.01] = 1e8
+    fig = thon_figure(np.zeros((41, 41), np.float32), 0.2, frequency=freq, profile=power,
+                      background_subtracted=flat, model=0.5 * flat, band=(1 / 30, 0.2),
+                      fit_resolution_a=6.0)
+    low, high = fig.axes[1].get_ylim()
+    assert -2.6 < low < -2.0 and 2.0 < high < 2.6
+    power_low, power_high = fig.axes[2].get_ylim()
+    assert power_high < 1e3                          # not the 1e8 below the band
+    fit_lines = [line for line in fig.axes[1].lines if "fit holds" in str(line.get_label())]
+    assert fit_lines and fit_lines[0].get_xdata()[0] == pytest.approx(1 / 6.0)

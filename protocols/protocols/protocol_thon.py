@@ -6,7 +6,7 @@ from collections import Counter
 from pathlib import Path
 
 import pyworkflow.protocol.params as params
-from pwem.objects import Image, SetOfImages
+from pwem.objects import CTFModel, Image, SetOfCTF, SetOfImages
 
 from spectools import __version__
 from spectools.ops.ctf import CTF
@@ -23,6 +23,8 @@ MISSING_MICROGRAPHS_HINT = (" (A particle import from RELION lists the micrograp
 #: Options of the Movies group and the Spectrum tab, in order.
 MOVIE_OPTIONS = ("frames", "group", "hot_sigma")
 SPECTRUM_OPTIONS = ("method", "tile", "overlap", "target_apix", "box", "min_res_a", "max_res_a")
+#: Options of the CTF tab shown when the CTF is estimated, in order.
+CTF_OPTIONS = ("phase_plate", "min_defocus_a", "max_defocus_a")
 
 
 class SpectoolsProtThonRings(SpectoolsProtocol):
@@ -35,13 +37,20 @@ class SpectoolsProtThonRings(SpectoolsProtocol):
     to every frame, turned with RELION's --gain_rot/--gain_flip meanings.
     Welch averaging over tapered tiles or CTFFIND's whole-image spectrum.
 
+    The CTF of every micrograph without an input CTF is estimated (unless
+    switched off), CTFFIND's way, between the lowest and highest resolution
+    of the Spectrum tab: defocus U and V, astigmatism angle (and the phase
+    shift for phase-plate data), a figure of merit and the resolution to
+    which the fit holds; voltage, spherical aberration and amplitude
+    contrast come from the input's acquisition.
+
     Output: the spectra as a SetOfImages (item id = micrograph id, sampling
-    rate = the spectrum's pixel size), and per micrograph in the run's extra
-    folder NAME_ps.mrc, NAME_ps.png (with the CTF model and its zeros when a
-    CTF is given), NAME_profile.csv and NAME.json.
+    rate = the spectrum's pixel size), the estimated CTFs as a SetOfCTF, and
+    per micrograph in the run's extra folder NAME_ps.mrc, NAME_ps.png (with
+    the CTF model and its zeros), NAME_profile.csv and NAME.json.
     """
     _label = "Thon rings"
-    _possibleOutputs = {"outputSpectra": SetOfImages}
+    _possibleOutputs = {"outputSpectra": SetOfImages, "outputCTF": SetOfCTF}
     _inputName = "inputMicrographs"
     _vocabulary = OPTIONS
     #: Thon rings; Welch's averaged periodograms; CTFFIND's whole-image spectrum.
@@ -73,6 +82,11 @@ class SpectoolsProtThonRings(SpectoolsProtocol):
             add_option_param(form, OPTIONS[name],
                              **({"condition": "method == 0"} if name in ("tile", "overlap")
                                 else {}))
+        form.addSection(label="CTF")
+        # Yes: the micrographs without an input CTF (the job's default); No: none.
+        add_option_param(form, OPTIONS["fit_ctf"], default=True)
+        for name in CTF_OPTIONS:
+            add_option_param(form, OPTIONS[name], condition="fitCtf")
         form.addParallelSection(threads=available_cpus(), mpi=0)
 
     # --------------------------- INSERT steps functions ----------------------
@@ -114,7 +128,8 @@ class SpectoolsProtThonRings(SpectoolsProtocol):
                 continue
             values = CTF(defocus_u_a=ctf.getDefocusU(),
                          defocus_v_a=ctf.getDefocusV() or ctf.getDefocusU(),
-                         defocus_angle_deg=ctf.getDefocusAngle() or 0.0, **optics)
+                         defocus_angle_deg=ctf.getDefocusAngle() or 0.0,
+                         phase_shift_deg=ctf.getPhaseShift() or 0.0, **optics)
             out[ctf.getObjId()] = values
             mic = ctf.getMicrograph() if hasattr(ctf, "getMicrograph") else None
             if mic is not None and hasattr(mic, "getMicName") and mic.getMicName():
@@ -129,10 +144,20 @@ class SpectoolsProtThonRings(SpectoolsProtocol):
             gain = image_file(mics.getGain()) if mics.getGain() else None
             dark = image_file(mics.getDark()) if mics.getDark() else None
         options = self.form_options(ThonOptions, OPTIONS, pixel_size_a=mics.getSamplingRate(),
-                                    gain=gain, dark=dark)
+                                    gain=gain, dark=dark, fit_ctf=None if self.fitCtf.get()
+                                    else False, **self._optics())
         if not self._is_movies():
             options = ThonOptions(**{**_as_dict(options), "frames": None, "group": 1})
         return {k: v for k, v in _as_dict(options).items() if k != "workers"}
+
+    def _optics(self):
+        """Voltage, Cs and amplitude contrast of the input's acquisition (those it has)."""
+        acq = self.inputMicrographs.get().getAcquisition()
+        if acq is None:
+            return {}
+        values = {"voltage_kv": acq.getVoltage(), "cs_mm": acq.getSphericalAberration(),
+                  "amplitude_contrast": acq.getAmplitudeContrast()}
+        return {k: float(v) for k, v in values.items() if v is not None}
 
     def _is_movies(self):
         return type(self.inputMicrographs.get()).__name__ == "SetOfMovies"
@@ -153,19 +178,30 @@ class SpectoolsProtThonRings(SpectoolsProtocol):
 
     def createOutputStep(self):
         spectra = self._createSetOfImages()
+        ctfs = None
         first = True
+        mics = {m.getObjId(): m.clone() for m in self.inputMicrographs.get().iterItems()}
         for mic_id, path, outdir, _ in self._jobs():
             stem = Path(path).stem
             info = _read_json(os.path.join(outdir, f"{stem}.json"))
-            img = Image(location=os.path.join(outdir, f"{stem}_ps.mrc"))
+            spectrum = os.path.join(outdir, f"{stem}_ps.mrc")
+            img = Image(location=spectrum)
             img.setSamplingRate(float(info["spectrum_pixel_size_a"]))
             img.setObjId(mic_id)
             if first:
                 spectra.setSamplingRate(float(info["spectrum_pixel_size_a"]))
                 first = False
             spectra.append(img)
+            if info.get("ctf_fit"):
+                if ctfs is None:
+                    ctfs = self._createSetOfCTF()
+                    ctfs.setMicrographs(self.inputMicrographs)
+                ctfs.append(ctf_model(info["ctf_fit"], mics[mic_id], spectrum))
         self._defineOutputs(outputSpectra=spectra)
         self._defineSourceRelation(self.inputMicrographs, spectra)
+        if ctfs is not None:
+            self._defineOutputs(outputCTF=ctfs)
+            self._defineCtfRelation(self.inputMicrographs, ctfs)
 
     # --------------------------- INFO functions ------------------------------
     def _validate(self):
@@ -186,6 +222,10 @@ class SpectoolsProtThonRings(SpectoolsProtocol):
                           " A/px).")
         if not 0 <= self.overlap.get() < 1:
             errors.append("The tile overlap must be in [0, 1).")
+        if self.fitCtf.get() and not (0 < (self.minDefocus.get() or 0)
+                                      < (self.maxDefocus.get() or 0)):
+            errors.append(f"'{OPTIONS['min_defocus_a'].label}' must be above 0 and below "
+                          f"'{OPTIONS['max_defocus_a'].label}'.")
         if self._is_movies() and self.useGain.get():
             for what, value in (("gain", mics.getGain()), ("dark", mics.getDark())):
                 if value and not os.path.exists(image_file(value)):
@@ -226,6 +266,25 @@ class SpectoolsProtThonRings(SpectoolsProtocol):
     def _item_word(self):
         return "movie" if self._is_movies() else "micrograph"
 
+
+
+def ctf_model(fit, mic, psd_file):
+    """A pwem CTFModel of a spectools fit (the sidecar's ``ctf_fit``) of a micrograph.
+
+    Defocus in EMX form (``setStandardDefocus``: U >= V, angle in [0, 180),
+    the same astigmatism as spectools' [-90, 90)); the phase shift only when
+    it was fitted; the fit resolution as the resolution and the score as the
+    fit quality, as pwem's CTF protocols fill them.
+    """
+    ctf = CTFModel()
+    ctf.setMicrograph(mic)
+    ctf.setStandardDefocus(fit["defocus_u_a"], fit["defocus_v_a"], fit["defocus_angle_deg"])
+    if fit.get("phase_shift_deg") is not None:
+        ctf.setPhaseShift(fit["phase_shift_deg"])
+    ctf.setResolution(fit["fit_resolution_a"])
+    ctf.setFitQuality(fit["score"])
+    ctf.setPsdFile(psd_file)
+    return ctf
 
 
 def _as_dict(options):

@@ -14,7 +14,7 @@ from ..pipelines.inputs import (OPTICS_OPTIONS, READ_OPTIONS, SELECT_OPTIONS, Op
                                 ReadOptions, SelectOptions)
 
 #: Options whose command-line form is repeatable (the value is a tuple).
-REPEATABLE = ("stack_dirs",)
+REPEATABLE = ("stack_dirs", "ctf_out")
 
 
 def cli_type(parse, name=None):
@@ -37,6 +37,10 @@ def add_option(group, option):
     """Add one :class:`~spectools.pipelines.options.Option` to an argparse parser or group."""
     text = option.help.replace("%", "%%")
     if option.kind == "bool":
+        if option.default is None:       # yes, no, or left to the job: --flag / --no-flag
+            group.add_argument(option.cli_flag, dest=option.name, default=None, help=text,
+                               action=argparse.BooleanOptionalAction)
+            return
         action = "store_false" if option.cli_flag.startswith("--no-") else "store_true"
         group.add_argument(option.cli_flag, dest=option.name, action=action, help=text)
         return

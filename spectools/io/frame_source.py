@@ -24,12 +24,18 @@ class FrameSource:
         Type of the stored values (native byte order; ``uint8`` for 4-bit data).
     pixel_size_a : float
         From the header; 0 when unknown.
-    kind : {"mrc", "tiff", "eer"}
+    kind : {"mrc", "tiff", "eer", "png", "jpeg"}
+    notes : tuple of str
+        What a user should know about how the file was read.
+    missing_pixel_size : str
+        Why ``pixel_size_a`` is 0, when it is.
 
     Use as a context manager, or call :meth:`close`.
     """
 
     kind = None
+    notes = ()
+    missing_pixel_size = "the header says 0 or 1"
 
     def __init__(self, path):
         self.path = str(path)

@@ -18,6 +18,9 @@ MRC
     reported as "neither a TIFF nor a readable MRC file".
 TIFF and EER
     Read page by page through tifffile: see :mod:`spectools.io.tiff`.
+PNG and JPEG
+    8- and 16-bit greyscale pictures (scanned film, figures), one frame,
+    without a pixel size: see :mod:`spectools.io.pictures`.
 
 Every reader is a :class:`~spectools.io.frame_source.FrameSource`.
 
@@ -27,8 +30,8 @@ Frames and references come in RELION's in-memory orientation, so that RELION
 (and MotionCor2) ``--gain_rot``/``--gain_flip`` values mean the same here:
 
 * MRC and EER: row 0 is the first row in the file.
-* TIFF: flipped top to bottom.  MRC puts the origin bottom-left and TIFF
-  top-left; RELION (``src/rwTIFF.h``, ``readTIFF()``, the "Flip the Y axis"
+* TIFF (and PNG and JPEG, whose origin is top-left too): flipped top to
+  bottom.  MRC puts the origin bottom-left and TIFF top-left; RELION (``src/rwTIFF.h``, ``readTIFF()``, the "Flip the Y axis"
   block, RELION 3.1 to 5) flips every TIFF it reads, as, its comment notes,
   IMOD, EMAN2, SerialEM and MotionCor2 do, so that a TIFF and an MRC of the
   same image hold the same array.
@@ -50,6 +53,7 @@ from .files import regular_file
 from .frame_source import FrameSource
 from .pixel_values import MAX_PIXEL
 from .mrc import read_mrc_layout
+from .pictures import PICTURE_MAGICS, PictureFrames
 from .positioned import read_at
 from .tiff import TiffFrames
 
@@ -57,8 +61,7 @@ __all__ = ["FrameSource", "open_frames", "read_reference"]
 
 TIFF_MAGICS = (b"II*\0", b"MM\0*", b"II+\0", b"MM\0+")  # classic and BigTIFF
 #: First bytes of formats that are sometimes mistaken for images here.
-OTHER_MAGICS = {b"\x89PNG": "a PNG image", b"\xff\xd8\xff": "a JPEG image",
-                b"\x89HDF": "an HDF5 file", b"\x1f\x8b": "gzip-compressed (decompress it first)",
+OTHER_MAGICS = {b"\x89HDF": "an HDF5 file", b"\x1f\x8b": "gzip-compressed (decompress it first)",
                 b"BZh": "bzip2-compressed (decompress it first)"}
 ORIENTATIONS = ("relion", "stored")
 #: What a file that is not TIFF and turns out not to be MRC either is called.
@@ -66,14 +69,15 @@ NOT_MRC = "neither a TIFF nor a readable MRC file"
 
 
 def open_frames(path, *, orientation="relion"):
-    """Open a micrograph or movie (MRC, TIFF or EER) for reading frame by frame.
+    """Open a micrograph or movie (MRC, TIFF, EER, PNG or JPEG) for reading frame by frame.
 
     Parameters
     ----------
     path : path-like
     orientation : {"relion", "stored"}
-        ``"relion"`` flips TIFF frames top to bottom as RELION, IMOD and
-        MotionCor2 do (see the module notes); ``"stored"`` keeps file order.
+        ``"relion"`` flips TIFF frames (and PNG and JPEG pictures) top to
+        bottom as RELION, IMOD and MotionCor2 do (see the module notes);
+        ``"stored"`` keeps file order.
 
     Returns
     -------
@@ -98,6 +102,9 @@ def open_frames(path, *, orientation="relion"):
         raise SpectoolsError("empty file (0 bytes)", path)
     if head in TIFF_MAGICS:
         return TiffFrames(path, flip=orientation == "relion")
+    for magic, kind in PICTURE_MAGICS.items():
+        if head.startswith(magic):
+            return PictureFrames(path, kind, flip=orientation == "relion")
     if path.suffix.lower() == ".eer":
         raise SpectoolsError("an .eer file must be a TIFF, but this one does not start like "
                              "one (corrupted?)", path)

@@ -150,7 +150,7 @@ class CTF:
     def defocus_at(self, alpha_rad):
         """Defocus (Å) along the direction ``alpha`` (radians from +x towards +y)."""
         return self.mean_defocus_a + 0.5 * self.astigmatism_a * np.cos(
-            2.0 * (np.asarray(alpha_rad, float) - math.radians(self.defocus_angle_deg)))
+            2.0 * (_floats(alpha_rad) - math.radians(self.defocus_angle_deg)))
 
     def chi(self, s, alpha_rad=None, defocus_a=None):
         """The aberration phase ``χ = π λ d s² − π/2 Cs λ³ s⁴`` (radians).
@@ -158,17 +158,30 @@ class CTF:
         Parameters
         ----------
         s : array_like
-            Spatial frequency, 1/Å.
+            Spatial frequency, 1/Å (float32 arrays are computed in float32).
         alpha_rad : array_like, optional
             Direction of each frequency; without it the mean defocus is used.
         defocus_a : float, optional
             Use this defocus instead (e.g. the mean defocus of an equiphase average).
         """
-        s2 = np.square(np.asarray(s, float))
+        s2 = np.square(_floats(s))
         if defocus_a is None:
             defocus_a = self.mean_defocus_a if alpha_rad is None else self.defocus_at(alpha_rad)
         lam = self.wavelength_a
         return np.pi * lam * defocus_a * s2 - 0.5 * np.pi * self.cs_mm * 1e7 * lam ** 3 * s2 ** 2
+
+    def chi_slope(self, s, alpha_rad=None, defocus_a=None):
+        """``dχ/ds = 2π λ d s − 2π Cs λ³ s³`` (radians per 1/Å): how fast the rings pass.
+
+        Neighbouring zeros of ``CTF²`` are ``π / |dχ/ds|`` apart; the
+        delocalisation of information at ``s`` is ``|dχ/ds| / 2π``.
+        ``alpha_rad`` and ``defocus_a`` as in :meth:`chi`.
+        """
+        s = _floats(s)
+        if defocus_a is None:
+            defocus_a = self.mean_defocus_a if alpha_rad is None else self.defocus_at(alpha_rad)
+        lam = self.wavelength_a
+        return 2.0 * np.pi * (lam * defocus_a * s - self.cs_mm * 1e7 * lam ** 3 * s ** 3)
 
     def values(self, shape, pixel_size_a, *, half=True):
         """The CTF on the (unshifted) FFT grid of an image of ``shape = (rows, cols)``.
@@ -192,11 +205,13 @@ class CTF:
     def zeros(self, max_frequency, count=8):
         """Spatial frequencies (1/Å) of the first ``count`` zeros under the mean defocus.
 
-        Zeros lie where ``χ(s) + arcsin(Q) + phase_shift = k π`` for ``k = 1, 2, ...``;
-        only those up to ``max_frequency`` are returned.
+        Zeros lie where ``χ(s) + arcsin(Q) + phase_shift = k π`` for the whole
+        numbers ``k`` that put ``χ`` above 0 (``k = 1, 2, ...`` without a phase
+        shift); only those up to ``max_frequency`` are returned.
         """
         out = []
-        for k in range(1, 400):
+        first = int(math.floor(self.phase_offset_rad / math.pi)) + 1
+        for k in range(first, first + 400):
             s = self._frequency_of_chi(k * np.pi - self.phase_offset_rad)
             if s is None or s > max_frequency or len(out) >= count:
                 break
@@ -240,6 +255,12 @@ class CTF:
         if clip:
             return np.sqrt(np.maximum(u, 0.0))
         return math.sqrt(u) if u >= 0 else None
+
+
+def _floats(values):
+    """``values`` as a floating array, keeping float32 (fast) where given, else float64."""
+    values = np.asarray(values)
+    return values if values.dtype.kind == "f" else values.astype(np.float64)
 
 
 def _finite(value, name):

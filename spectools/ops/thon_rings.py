@@ -117,13 +117,89 @@ def target_size(size, pixel_size_a, target_pixel_a):
     return int(round(size * pixel_size_a / target_pixel_a / 2.0)) * 2
 
 
+# --------------------------------------------------------------------------
+# How the estimators show rings
+
+
+#: Spectrum estimators whose smoothing :func:`ring_contrast` knows (``none``: no smoothing).
+SMOOTHINGS = ("welch", "whole", "none")
+
+
+def _contrast_1d(u, smoothing):
+    """Contrast kept along one axis for ``u`` cycles per spectral pixel."""
+    u = np.minimum(np.abs(u), 1.0)
+    if smoothing == "welch":
+        # Normalised autocorrelation of the Hann taper sin²(πx), x in [0, 1], at lag u.
+        two_pi_u = (2.0 * np.pi) * u
+        return (1.0 - u) * (2.0 / 3.0 + np.cos(two_pi_u) / 3.0) + np.sin(two_pi_u) / (2.0 * np.pi)
+    if smoothing == "whole":
+        return np.where(u < 0.5, np.cos(np.pi * np.minimum(u, 0.5)) ** 2, 0.0)
+    return np.ones_like(u)
+
+
+def ring_contrast(chi_slope, abs_cos, abs_sin, window_a, smoothing="welch"):
+    """The fraction of a ring pattern's contrast that a spectrum estimator keeps.
+
+    Rings whose phase ``χ`` grows by ``|dχ/ds|`` per 1/Å are ``T = π / |dχ/ds|``
+    apart, ``u = 1/T · 1/window`` cycles per spectral pixel of an estimate
+    whose tiles (or box) are ``window_a`` Å wide.
+
+    Parameters
+    ----------
+    chi_slope : array_like
+        ``dχ/ds`` (:meth:`spectools.ops.ctf.CTF.chi_slope`), radians per 1/Å.
+    abs_cos, abs_sin : array_like
+        ``|cos α|``, ``|sin α|`` of the direction across the rings.
+    window_a : float
+        Tile (``welch``) or box (``whole``) size times the pixel size, Å.
+    smoothing : {"welch", "whole", "none"}
+        ``welch``: tiles under a separable Hann taper, whose spectral window
+        smooths the spectrum and so scales a pattern of ``u`` cycles per
+        pixel by the taper's normalised autocorrelation at lag ``u``, along x
+        and along y (1 at ``u = 0``, 1/6 at ``u = 1/2``, 0 at 1).  ``whole``:
+        the autocorrelation was cropped under a separable Hann window, which
+        scales the pattern by the window at lag ``u`` (``cos²(π u)``, 0 from
+        ``u = 1/2``).  ``none``: 1.
+    """
+    u = np.abs(chi_slope) * np.float32(1.0 / (np.pi * window_a))
+    return _contrast_1d(u * abs_cos, smoothing) * _contrast_1d(u * abs_sin, smoothing)
+
+
+def ring_pattern(ctf, s, alpha, window_a, smoothing="welch", *, abs_cos=None, abs_sin=None):
+    """The rings of ``CTF²`` as an estimator shows them: ``a · (CTF² − 1/2)``.
+
+    ``a`` is :func:`ring_contrast`; at frequencies ``s`` (1/Å, float32 is
+    kept) in directions ``alpha`` (radians from +x towards +y).  ``abs_cos``
+    and ``abs_sin`` of ``alpha`` may be given when already known.
+    """
+    defocus = ctf.defocus_at(alpha)
+    ctf2 = np.sin(ctf.chi(s, defocus_a=defocus) + ctf.phase_offset_rad) ** 2
+    if abs_cos is None:
+        abs_cos, abs_sin = np.abs(np.cos(alpha)), np.abs(np.sin(alpha))
+    contrast = ring_contrast(ctf.chi_slope(s, defocus_a=defocus), abs_cos, abs_sin, window_a,
+                             smoothing)
+    return contrast * (ctf2 - np.float32(0.5))
+
+
+def ring_model(ctf, size, pixel_size_a, window_a=None, smoothing="welch"):
+    """:func:`ring_pattern` on a centred ``size`` grid (``window_a`` default: its own)."""
+    s, alpha = frequency_grid(size, pixel_size_a)
+    return ring_pattern(ctf, s, alpha, window_a or size * pixel_size_a, smoothing)
+
+
+# --------------------------------------------------------------------------
+# Resampling and averages
+
+
 def resample_spectrum(spectrum, pixel_size_a, target_pixel_a=None, box=None):
-    """Crop (or zero-pad) a centred spectrum to a target Nyquist, then resize to ``box``.
+    """Crop a centred spectrum to a target Nyquist, then resize to ``box``.
 
     ``target_pixel_a`` sets the output Nyquist to ``1 / (2 target)``: coarser
     than the data crops away the empty high frequencies, so the rings are not
-    squeezed near the centre (CTFFIND works at 1.4 Å).  ``box`` then resamples
-    the result (linear interpolation) to that many pixels.
+    squeezed near the centre (CTFFIND works at 1.4 Å).  A target finer than
+    the data is the data's own pixel size: there is nothing beyond the data's
+    Nyquist (:func:`target_beyond_nyquist` says when that happens).  ``box``
+    then resamples the result (linear interpolation) to that many pixels.
 
     Returns
     -------
@@ -134,14 +210,10 @@ def resample_spectrum(spectrum, pixel_size_a, target_pixel_a=None, box=None):
     """
     size = spectrum.shape[-1]
     out, out_pixel = spectrum, float(pixel_size_a)
-    if target_pixel_a:
-        keep = target_size(size, pixel_size_a, target_pixel_a)
+    if target_pixel_a and not target_beyond_nyquist(pixel_size_a, target_pixel_a):
+        keep = min(size, target_size(size, pixel_size_a, target_pixel_a))
         c = size // 2
-        if keep <= size:
-            out = spectrum[c - keep // 2:c + keep // 2, c - keep // 2:c + keep // 2]
-        else:
-            out = np.zeros((keep, keep), spectrum.dtype)
-            out[keep // 2 - c:keep // 2 - c + size, keep // 2 - c:keep // 2 - c + size] = spectrum
+        out = spectrum[c - keep // 2:c + keep // 2, c - keep // 2:c + keep // 2]
         out_pixel = out_pixel * size / keep
     if box and box != out.shape[-1]:
         zoom = box / out.shape[-1]
@@ -151,6 +223,11 @@ def resample_spectrum(spectrum, pixel_size_a, target_pixel_a=None, box=None):
         out = ndimage.map_coordinates(out, np.meshgrid(coords, coords, indexing="ij"), order=1,
                                       mode="nearest")
     return out, out_pixel
+
+
+def target_beyond_nyquist(pixel_size_a, target_pixel_a):
+    """True when a target pixel size is finer than the data's (its Nyquist lies beyond)."""
+    return bool(target_pixel_a) and float(target_pixel_a) < float(pixel_size_a) * (1 - 1e-6)
 
 
 def rotational_average(spectrum, pixel_size_a, ctf=None, bins=None):
@@ -188,14 +265,33 @@ def box_background(spectrum, size):
     return ndimage.uniform_filter(spectrum, size=size, mode="nearest")
 
 
+def background_box_px(size):
+    """Side of the box whose convolution is the background: 1/16 of the spectrum, >= 5 px."""
+    return max(5, int(size) // 16)
+
+
 def subtracted_amplitude(spectrum):
-    """Amplitude ``sqrt(P)`` minus its box-convolved background (box 1/16 of the size, >= 5 px)."""
+    """Amplitude ``sqrt(P)`` minus its box-convolved background (:func:`background_box_px`)."""
     amplitude = np.sqrt(np.maximum(spectrum, 0.0))
-    return amplitude - box_background(amplitude, max(5, spectrum.shape[-1] // 16))
+    return amplitude - box_background(amplitude, background_box_px(spectrum.shape[-1]))
+
+
+def relative_amplitude(spectrum):
+    """``(A - B) / B``: the amplitude ``A = sqrt(P)`` relative to its box-convolved background.
+
+    The Thon rings as a fraction of the local background, so that every
+    frequency weighs alike whatever the spectrum's fall-off (the relative
+    error of an averaged spectrum does not depend on frequency).
+    """
+    amplitude = np.sqrt(np.maximum(spectrum, 0.0))
+    background = box_background(amplitude, background_box_px(spectrum.shape[-1]))
+    with np.errstate(invalid="ignore", divide="ignore"):
+        out = amplitude / background - 1.0
+    return np.where(background > 0, out, 0.0)
 
 
 def display_panel(spectrum, pixel_size_a, *, min_res_a=30.0, max_res_a=None, ctf=None,
-                  clip=3.0):
+                  clip=3.0, window_a=None, smoothing="welch", envelope=None):
     """The 2D picture users look at: background-subtracted, normalised, cropped.
 
     Steps (documented in ``conventions/spectra.md``): amplitude ``sqrt(P)``;
@@ -204,8 +300,14 @@ def display_panel(spectrum, pixel_size_a, *, min_res_a=30.0, max_res_a=None, ctf
     everything below ``1/min_res`` set to 0; divided by the robust standard
     deviation (1.4826 x MAD) in the band ``1/min_res .. 1/max_res``; clipped
     at ``±clip``; cropped to ``|k| <= 1/max_res``.  With ``ctf`` the right
-    half shows the model ``CTF^2``, normalised the same way (CTFFIND's
-    diagnostic: data left, model right).
+    half shows the model, its rings as the estimator of the spectrum
+    (``smoothing``, tiles of ``window_a`` Å; :func:`ring_model`) shows them,
+    normalised the same way (CTFFIND's diagnostic: data left, model right);
+    rings too close for the estimator fade to grey as they do in the data.
+    With ``envelope``, ``(frequency, contrast)`` as a fit measured it
+    (:class:`spectools.ops.ctf_fit.CtfFit`, contrast relative to the
+    background), the model is what the data would show without noise:
+    ``model × contrast × background`` on the data's own scale.
 
     Returns
     -------
@@ -228,9 +330,15 @@ def display_panel(spectrum, pixel_size_a, *, min_res_a=30.0, max_res_a=None, ctf
     panel = np.clip(diff / scale, -clip, clip)
     panel[(s < low) | cross] = 0.0
     if ctf is not None:
-        model = ctf.squared_centred(size, pixel_size_a)
-        model = model - model[band].mean()
-        model = np.clip(model / _robust_sigma(model[band]), -clip, clip)
+        model = ring_model(ctf, size, pixel_size_a, window_a, smoothing).astype(np.float64)
+        if envelope is not None:
+            amplitude = np.sqrt(np.maximum(spectrum, 0.0))
+            model *= np.interp(s, *envelope) * box_background(amplitude,
+                                                              background_box_px(size))
+            model /= scale
+        else:
+            model = (model - model[band].mean()) / _robust_sigma(model[band])
+        model = np.clip(model, -clip, clip)
         model[s < low] = 0.0
         panel[:, c:] = model[:, c:]
     half = int(np.ceil(top * size * pixel_size_a))

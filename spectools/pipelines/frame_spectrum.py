@@ -8,6 +8,12 @@ the same reason); the groups' spectra are then summed.  Gain and dark
 references are applied to every frame (``(frame - dark) * gain``), hot pixels
 found on the sum of the frames are replaced in each frame.
 
+For a CTF fit a second spectrum can be estimated in the same pass
+(``fit_tile``): CTFFIND samples its spectrum as a 512-px box at 1.4 Å, finer
+in 1/Å than a 512-px tile of smaller pixels, so that the close rings of a
+large defocus stay resolved; the fit spectrum has tiles (or a box) of
+``fit_tile`` px for that reason.
+
 Memory: one frame (or group) per worker thread, plus the tiles of one FFT
 batch; never the whole movie.
 """
@@ -41,12 +47,15 @@ class ThonSpectrum:
     frames_used : list of int
         0-based frame indices summed.
     notes : list of str
+    fit_spectrum : ndarray, optional
+        The same estimate with tiles (or box) of ``fit_tile`` px, when asked for.
     """
 
     spectrum: np.ndarray
     pixel_size_a: float
     frames_used: list
     notes: list
+    fit_spectrum: Optional[np.ndarray] = None
 
 
 @dataclasses.dataclass(frozen=True)
@@ -61,6 +70,7 @@ class _Corrections:
     tile: int
     overlap: float
     box: int
+    fit_tile: Optional[int] = None
 
 
 def frame_selection(n_frames, frames=None):
@@ -81,7 +91,7 @@ def frame_selection(n_frames, frames=None):
 
 def thon_spectrum(source, *, frames=None, group=1, gain=None, dark=None, hot_sigma=None,
                   method="welch", tile=512, overlap=0.5, box=512, pixel_size_a=None,
-                  workers=2, show_progress=None):
+                  fit_tile=None, workers=2, show_progress=None):
     """Power spectrum of a micrograph or movie.
 
     Parameters
@@ -105,12 +115,15 @@ def thon_spectrum(source, *, frames=None, group=1, gain=None, dark=None, hot_sig
         Output size of the ``whole`` method.
     pixel_size_a : float, optional
         Overrides the header's pixel size.
+    fit_tile : int, optional
+        Also estimate the spectrum with tiles (``welch``) or a box
+        (``whole``) of this many pixels, for a CTF fit (``fit_spectrum``).
     """
     if method not in METHODS:
         raise SpectoolsError(f"unknown method {method!r}; choose {' or '.join(METHODS)}")
     psize = float(pixel_size_a) if pixel_size_a else float(source.pixel_size_a or 0.0)
     if not psize > 0:
-        raise SpectoolsError("pixel size unknown (the header says 0 or 1)", source.path,
+        raise SpectoolsError(f"pixel size unknown ({source.missing_pixel_size})", source.path,
                              hint=Hint("pixel_size_a", purpose="give it"))
     if group < 1:
         raise SpectoolsError("frames per group must be at least 1")
@@ -120,23 +133,30 @@ def thon_spectrum(source, *, frames=None, group=1, gain=None, dark=None, hot_sig
                              source.path, hint=Hint("tile", purpose="use smaller tiles"))
     chosen = frame_selection(source.n_frames, frames)
     groups = [chosen[i:i + group] for i in range(0, len(chosen), group)]
-    notes = []
+    notes = list(source.notes)
+    if fit_tile and method == "welch" and (ny < fit_tile or nx < fit_tile):
+        raise SpectoolsError(f"frames are {nx}x{ny}, smaller than one {fit_tile}-px tile of "
+                             "the CTF fit", source.path)
     if len(chosen) % group:
         notes.append(f"the last group has {len(chosen) % group} frames")
-    plan = _Corrections(source, gain, dark, None, method, tile, overlap, box)
+    plan = _Corrections(source, gain, dark, None, method, tile, overlap, box, fit_tile)
     if hot_sigma:
         hot = _hot_pixels(plan, chosen, hot_sigma, workers)
         plan = dataclasses.replace(plan, hot=hot)
         notes.append(f"{int(hot.sum())} hot or dead pixels replaced "
                      f"(> {hot_sigma:g} robust sigma on the frame sum)")
     bar = progress(len(groups), "spectra", show_progress)
-    total = None
-    for part in ordered_map(functools.partial(_group_spectrum, plan), groups, workers):
+    total = fit_total = None
+    for part, fit_part in ordered_map(functools.partial(_group_spectrum, plan), groups,
+                                      workers):
         total = part if total is None else total + part
+        if fit_part is not None:
+            fit_total = fit_part if fit_total is None else fit_total + fit_part
         bar.update(1)
     bar.close()
     return ThonSpectrum(spectrum=total / len(groups), pixel_size_a=psize, frames_used=chosen,
-                        notes=notes)
+                        notes=notes,
+                        fit_spectrum=None if fit_total is None else fit_total / len(groups))
 
 
 def _corrected_sum(plan, indices):
@@ -158,7 +178,7 @@ def _hot_pixels(plan, chosen, sigma, workers):
 
 
 def _group_spectrum(plan, indices):
-    """The centred power spectrum of one group of frames."""
+    """The centred power spectra of one group of frames: shown, and for the fit (or None)."""
     image = _corrected_sum(plan, indices)
     if unusable_images(image)[0]:
         frames = (f"frame {indices[0] + 1}" if len(indices) == 1 else
@@ -167,7 +187,16 @@ def _group_spectrum(plan, indices):
                              plan.source.path)
     if plan.hot is not None:
         image = replace_pixels(image, plan.hot)
-    if plan.method == "welch":
-        total, count = welch_power_sum(image, plan.tile, plan.overlap)
-        return full_plane(total / count, plan.tile)
-    return whole_power_spectrum(image, plan.box)
+    shown = _estimate(image, plan.method, plan.tile if plan.method == "welch" else plan.box,
+                      plan.overlap)
+    fit = (_estimate(image, plan.method, plan.fit_tile, plan.overlap) if plan.fit_tile
+           else None)
+    return shown, fit
+
+
+def _estimate(image, method, size, overlap):
+    """Centred spectrum of ``size`` px: Welch tiles of that size, or the whole image's."""
+    if method == "welch":
+        total, count = welch_power_sum(image, size, overlap)
+        return full_plane(total / count, size)
+    return whole_power_spectrum(image, size)

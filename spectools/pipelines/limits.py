@@ -174,14 +174,16 @@ def check_thon_request(path, frame_shape, pixel_size_a, options):
     spectrum_px = options.tile if options.method == "welch" else options.box
     target_px = spectrum_px
     if options.target_apix and pixel_size_a > 0:
-        target_px = target_size(spectrum_px, pixel_size_a, options.target_apix)
+        # a target finer than the data stops at the data's Nyquist (no padding)
+        target_px = min(spectrum_px, target_size(spectrum_px, pixel_size_a, options.target_apix))
         if target_px < MIN_TARGET_PX:
             largest = spectrum_px * pixel_size_a / (MIN_TARGET_PX - 1)
             raise SpectoolsError(f"a target pixel size of {options.target_apix:g} A leaves "
                                  f"{target_px} of the spectrum's {spectrum_px} pixels (at least "
                                  f"{MIN_TARGET_PX}: at most {largest:.4g} A)", path,
                                  hint=Hint("target_apix", purpose="choose a smaller one"))
-    shown_pixel = (options.target_apix or pixel_size_a) if pixel_size_a > 0 else 0.0
+    shown_pixel = (max(options.target_apix or 0.0, pixel_size_a) if pixel_size_a > 0
+                   else 0.0)
     if options.min_res_a and shown_pixel > 0 and options.min_res_a <= 2 * shown_pixel:
         raise SpectoolsError(f"the lowest resolution shown ({options.min_res_a:g} A) is finer "
                              f"than Nyquist ({2 * shown_pixel:.4g} A at {shown_pixel:.4g} "

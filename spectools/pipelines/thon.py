@@ -3,38 +3,54 @@
 :func:`run_thon` is what ``spectools thon`` and the Scipion Thon-rings protocol
 run.  Gain and dark references are read once for all inputs; every input's
 spectrum (:func:`spectools.pipelines.frame_spectrum.thon_spectrum`) is
-cropped or padded to the target Nyquist, resized to the output box and
-written with its display and profile.
+cropped to the target Nyquist, resized to the output box and written with its
+display and profile.
+
+CTF: drawn from the options' defocus, a CTF table (``ctf_from``) or the
+caller's ``ctfs``; or estimated (:func:`spectools.ops.ctf_fit.fit_ctf`) when
+none of them gives one, or always with ``fit_ctf=True``.  The fit works on a
+second spectrum of the same frames sampled as CTFFIND's (a 512-px box at
+1.4 Å: tiles enlarged by ``1.4 / pixel size`` and the spectrum cropped to
+1.4 Å's Nyquist, or to ``max_res_a`` when that is finer), so that the close
+rings of a large defocus stay resolved.  With ``ctf_out`` the fits are also
+written as RELION's ``micrographs_ctf.star`` or a cryoSPARC exposure ``.cs``
+(:func:`spectools.formats.micrograph_ctf.write_ctf_table`).
 
 Per input ``NAME``: ``NAME_ps.mrc`` (the spectrum, centred, float32, voxel
 size = the spectrum's pixel size), ``NAME_ps.png`` (background subtracted,
 contrast from robust statistics between the lowest and highest resolution
 shown, central cross and spot suppressed, axes in 1/Å; with a CTF its
-``CTF²`` model in the right half and the predicted zeros), ``NAME_profile.csv``
-and ``NAME.json``; with several inputs ``contact_sheet.png``.  All outputs of
-a run appear together or not at all.
+``CTF²`` model in the right half and the predicted zeros, and the fit
+resolution when fitted), ``NAME_profile.csv`` and ``NAME.json`` (``ctf_fit``
+when fitted); with several inputs ``contact_sheet.png``; the ``ctf_out``
+tables.  All outputs of a run appear together or not at all.
 """
 from __future__ import annotations
 
 import dataclasses
+import math
 from pathlib import Path
 from typing import Optional
 
 import numpy as np
+from scipy.fft import next_fast_len
 
 from .. import __version__
 from ..errors import Hint, SpectoolsError
-from ..formats.micrograph_ctf import match_ctf, read_ctf_table
+from ..formats.micrograph_ctf import (MicrographCtf, ctf_table_format, match_ctf,
+                                      read_ctf_table, write_ctf_table)
 from ..io.atomic import OutputSet, check_outputs
 from ..io.frames import open_frames, read_reference
 from ..io.mrc import MrcStackWriter
 from ..ops.ctf import CTF
+from ..ops.ctf_fit import DEFOCUS_RANGE_A, CtfFit, fit_ctf
 from ..ops.detector import check_gain, check_reference_shape, reference_notes, rotate_flip
-from ..ops.thon_rings import (METHODS, display_panel, resample_spectrum, rotational_average,
-                              subtracted_amplitude)
+from ..ops.thon_rings import (METHODS, background_box_px, box_background, display_panel,
+                              resample_spectrum, ring_model, rotational_average,
+                              subtracted_amplitude, target_beyond_nyquist)
 from ..plots import contact_sheet, thon_png
 from .batches import progress
-from .frame_spectrum import thon_spectrum
+from .frame_spectrum import ThonSpectrum, thon_spectrum
 from .limits import check_thon_request
 from .options import Option, vocabulary
 from .parsing import (check_frame_range, parse_float, parse_fraction, parse_frame_range,
@@ -47,6 +63,8 @@ GAIN_ROTATIONS = ("0", "1", "2", "3")
 GAIN_FLIPS = ("0", "1", "2")
 #: Smallest tile and output box: fewer pixels hold no ring worth seeing.
 MIN_SPECTRUM_PX = 16
+#: CTFFIND's sampling of the spectrum it fits: a box of the tile's size at this pixel size.
+FIT_PIXEL_A = 1.4
 #: What the sidecar says about the spectrum's layout.
 LAYOUT = ("centred full plane, zero frequency at index size//2; kx along columns, ky along "
           "rows; white noise of variance v gives v")
@@ -78,6 +96,11 @@ class ThonOptions:
     voltage_kv: float = 300.0
     cs_mm: float = 2.7
     amplitude_contrast: float = 0.1
+    fit_ctf: Optional[bool] = None
+    phase_plate: bool = False
+    min_defocus_a: float = DEFOCUS_RANGE_A[0]
+    max_defocus_a: float = DEFOCUS_RANGE_A[1]
+    ctf_out: tuple = ()
     workers: int = dataclasses.field(default_factory=available_cpus)
 
     def __post_init__(self):
@@ -104,6 +127,20 @@ class ThonOptions:
                                  f"finer than the lowest ({self.min_res_a:g} A)",
                                  hint=Hint("max_res_a", purpose="choose a smaller one"))
         self.ctf()  # the CTF model's values are checked before any work
+        if not 0 < self.min_defocus_a < self.max_defocus_a:
+            raise SpectoolsError(f"the defocus search range must have 0 < lowest < highest, "
+                                 f"not {self.min_defocus_a:g} to {self.max_defocus_a:g} Å")
+        outs = (self.ctf_out,) if isinstance(self.ctf_out, (str, Path)) else self.ctf_out
+        object.__setattr__(self, "ctf_out", tuple(str(p) for p in outs or ()))
+        for path in self.ctf_out:
+            ctf_table_format(path)
+        if self.ctf_out and self.fit_ctf is False:
+            raise SpectoolsError("CTF tables hold fitted CTFs, and the fit is off",
+                                 hint=Hint("fit_ctf", True, "fit them"))
+
+    def fits(self, has_ctf):
+        """Whether to fit the CTF of an input that has (or lacks) a CTF from elsewhere."""
+        return bool(self.fit_ctf) if self.fit_ctf is not None else not has_ctf
 
     def ctf(self):
         """The CTF given by the options (defocus and optics), or None without a defocus."""
@@ -158,10 +195,11 @@ OPTIONS = vocabulary(
     min_res_a=Option(label="Lowest resolution shown (Å)", parse=parse_positive_float,
                      flag="--min-res", metavar="A",
                      help="Frequencies below 1/this are blanked in the picture and left out "
-                          "of its contrast (default 30 Å)."),
+                          "of its contrast and of the CTF fit (default 30 Å)."),
     max_res_a=Option(label="Highest resolution shown (Å)", parse=parse_positive_float,
                      flag="--max-res", metavar="A",
-                     help="The picture is cropped at 1/this (default: Nyquist)."),
+                     help="The picture is cropped at 1/this, and the CTF fit stops there "
+                          "(default: Nyquist)."),
     defocus_u_a=Option(label="Defocus U (Å)", parse=parse_positive_float, flag="--defocus",
                        metavar="A",
                        help="Draw the CTF^2 model and its zeros for this defocus (U)."),
@@ -180,6 +218,26 @@ OPTIONS = vocabulary(
                  metavar="MM", help="Spherical aberration of the CTF model (default 2.7)."),
     amplitude_contrast=Option(label="Amplitude contrast", parse=parse_fraction, metavar="Q",
                               help="Amplitude contrast of the CTF model, 0 to 1 (default 0.1)."),
+    fit_ctf=Option(label="Estimate the CTF?", kind="bool",
+                   help="Fit defocus U and V and the astigmatism angle (and the phase shift "
+                        "with a phase plate) to each spectrum between the lowest and highest "
+                        "resolution, CTFFIND's way, and draw the fitted model. By default "
+                        "only the inputs without a defocus or CTF values given are fitted; "
+                        "the others are drawn with the CTF given."),
+    phase_plate=Option(label="Phase plate?", kind="bool",
+                       help="Fit the phase shift too (phase-plate data)."),
+    min_defocus_a=Option(label="Lowest defocus searched (Å)", parse=parse_positive_float,
+                         flag="--min-defocus", metavar="A",
+                         help=f"Lowest mean defocus the fit considers (default "
+                              f"{DEFOCUS_RANGE_A[0]:.0f} Å; underfocus is positive)."),
+    max_defocus_a=Option(label="Highest defocus searched (Å)", parse=parse_positive_float,
+                         flag="--max-defocus", metavar="A",
+                         help=f"Highest mean defocus the fit considers (default "
+                              f"{DEFOCUS_RANGE_A[1]:.0f} Å)."),
+    ctf_out=Option(label="Fitted CTFs file", kind="path", metavar="FILE",
+                   help="Also write the fitted CTFs of all inputs to this file: .star for "
+                        "RELION's micrographs_ctf.star, .cs for a cryoSPARC exposure dataset "
+                        "(may be given twice, once for each)."),
     workers=WORKERS,
 )
 
@@ -190,9 +248,22 @@ class ThonRun:
 
     sidecars: list
     files: list
+    fits: dict = dataclasses.field(default_factory=dict)
 
     def report_lines(self):
-        return [f"  {path}" for path in self.files]
+        lines = [f"  {path}" for path in self.files]
+        for name, fit in self.fits.items():
+            lines.append(f"  {name}: {describe_fit(fit)}")
+        return lines
+
+
+def describe_fit(fit: CtfFit) -> str:
+    """One line about a fit: defocus U and V, angle, phase, score, fit resolution."""
+    c = fit.ctf
+    phase = f", phase shift {c.phase_shift_deg:.1f}°" if c.phase_shift_deg else ""
+    return (f"CTF fitted: defocus U {c.defocus_u_a:.0f} Å, V {c.defocus_v_a:.0f} Å, angle "
+            f"{c.defocus_angle_deg:.1f}°{phase}; score {fit.score:.3f}, fit to "
+            f"{fit.fit_resolution_a:.1f} Å")
 
 
 @dataclasses.dataclass(frozen=True)
@@ -212,7 +283,7 @@ def run_thon(inputs, outdir, options: ThonOptions = ThonOptions(), *,
     Parameters
     ----------
     inputs : iterable of path-like
-        Micrographs or movies (MRC, TIFF, EER).
+        Micrographs or movies (MRC, TIFF, EER; PNG and JPEG greyscale images).
     outdir : path-like
     options : ThonOptions
     ctfs : dict, optional
@@ -224,6 +295,7 @@ def run_thon(inputs, outdir, options: ThonOptions = ThonOptions(), *,
     Returns
     -------
     ThonRun
+        With ``fits``, input name -> :class:`~spectools.ops.ctf_fit.CtfFit`.
     """
     inputs = [Path(p) for p in inputs]
     outdir = Path(outdir)
@@ -231,18 +303,31 @@ def run_thon(inputs, outdir, options: ThonOptions = ThonOptions(), *,
         (p, what) for p, what in ((options.gain, "the gain reference"),
                                   (options.dark, "the dark reference"),
                                   (options.ctf_from, "the CTF table")) if p]
-    check_outputs(planned_outputs(inputs, outdir), read)
+    check_outputs(planned_outputs(inputs, outdir, options), read)
     references = read_references(options)
     table = read_ctf_table(options.ctf_from) if options.ctf_from else None
-    panels, titles, sidecars, files = [], [], [], []
+    panels, titles, sidecars, files, fitted = [], [], [], [], []
+    fits = {}
     bar = progress(len(inputs), "micrographs", show_progress)
     with OutputSet(read) as outputs:
         for path in inputs:
-            result = _spectrum_of(path, options, references)
-            ctf, note = _ctf_for(path, options, ctfs, table)
-            result.notes.extend(note)
-            content, panel = _write_one(outputs, outdir, path, result, options, ctf, files,
-                                        front_end, context)
+            given, notes = _ctf_for(path, options, ctfs, table)
+            fitting = options.fits(given is not None)
+            result, shape = _spectrum_of(path, options, references, fitting)
+            result.notes.extend(notes)
+            fit = _fit(result, options) if fitting else None
+            if fit is not None:
+                result.notes.append(_fit_note(options, given))
+                fits[path.name] = fit
+            content, panel = _write_one(outputs, outdir, path, result, options,
+                                        given, fit, files, front_end, context)
+            if fit is not None:
+                fitted.append(MicrographCtf(
+                    micrograph=str(path), pixel_size_a=result.pixel_size_a, shape=shape,
+                    ctf=fit.ctf, figure_of_merit=fit.score,
+                    max_resolution_a=fit.fit_resolution_a,
+                    ctf_image=str(outdir / f"{path.stem}_ps.mrc"),
+                    phase_shift_fitted=options.phase_plate))
             sidecars.append(content)
             panels.append(panel)
             titles.append(path.name)
@@ -251,11 +336,12 @@ def run_thon(inputs, outdir, options: ThonOptions = ThonOptions(), *,
             sheet = outdir / "contact_sheet.png"
             contact_sheet(outputs.path(sheet), panels, titles)
             files.append(str(sheet))
+        _write_ctf_tables(outputs, options.ctf_out, fitted, files)
     bar.close()
-    return ThonRun(sidecars=sidecars, files=files)
+    return ThonRun(sidecars=sidecars, files=files, fits=fits)
 
 
-def planned_outputs(inputs, outdir):
+def planned_outputs(inputs, outdir, options=None):
     """Every file :func:`run_thon` writes for ``inputs``, as ``(path, what)`` pairs."""
     planned = []
     for path in map(Path, inputs):
@@ -265,7 +351,40 @@ def planned_outputs(inputs, outdir):
                      ("_ps.png", "picture"), (".json", "sidecar"))]
     if len(inputs) > 1:
         planned.append((Path(outdir) / "contact_sheet.png", "the contact sheet"))
+    for table in (options.ctf_out if options is not None else ()):
+        planned.append((Path(table), "the CTF table"))
     return planned
+
+
+def _write_ctf_tables(outputs, paths, fitted, files):
+    """The fitted CTFs as each of the named tables (format by extension)."""
+    for path in paths:
+        if not fitted:
+            raise SpectoolsError("no CTF was fitted (every input had one given), so there is "
+                                 "nothing to write", path, hint=Hint("fit_ctf", True,
+                                                                      "fit them anyway"))
+        write_ctf_table(outputs.path(Path(path)), fitted, fmt=ctf_table_format(path))
+        files.append(str(path))
+
+
+def _fit_note(options, given):
+    """Why the CTF was fitted, for the sidecar's notes."""
+    if options.fit_ctf:
+        return ("CTF fitted as asked" + (" (the CTF given is recorded as ctf_given)"
+                                         if given is not None else ""))
+    return "CTF fitted: no defocus and no CTF values were given for this input"
+
+
+def _fit(result: ThonSpectrum, options) -> CtfFit:
+    """The CTF fitted to the fit spectrum of ``result`` (CTFFIND's sampling, see the module)."""
+    target = max(result.pixel_size_a,
+                 min(FIT_PIXEL_A, 0.5 * options.max_res_a if options.max_res_a else FIT_PIXEL_A))
+    spectrum, pixel = resample_spectrum(result.fit_spectrum, result.pixel_size_a, target)
+    return fit_ctf(spectrum, pixel, voltage_kv=options.voltage_kv, cs_mm=options.cs_mm,
+                   amplitude_contrast=options.amplitude_contrast, min_res_a=options.min_res_a,
+                   max_res_a=options.max_res_a,
+                   defocus_range_a=(options.min_defocus_a, options.max_defocus_a),
+                   phase_plate=options.phase_plate, smoothing=options.method)
 
 
 def read_references(options):
@@ -294,22 +413,49 @@ def _oriented_references(path, shape, options, references):
     return out
 
 
-def _spectrum_of(path, options, references):
+def _spectrum_of(path, options, references, fitting=False):
+    """The input's spectrum (and fit spectrum when ``fitting``) and its frames' shape."""
     with open_frames(path) as source:
         check_thon_request(path, source.shape, options.pixel_size_a or source.pixel_size_a,
                            options)
         gain, dark = _oriented_references(path, source.shape, options, references)
+        pixel = options.pixel_size_a or source.pixel_size_a
         result = thon_spectrum(source, frames=options.frames, group=options.group, gain=gain,
                                dark=dark, hot_sigma=options.hot_sigma, method=options.method,
                                tile=options.tile, overlap=options.overlap, box=options.box,
-                               pixel_size_a=options.pixel_size_a, workers=options.workers,
-                               show_progress=False)
+                               pixel_size_a=options.pixel_size_a,
+                               fit_tile=(_fit_tile(options, pixel, source.shape)
+                                         if fitting and pixel else None),
+                               workers=options.workers, show_progress=False)
+        shape = source.shape
     result.notes.extend(references.notes)
-    return result
+    return result, shape
+
+
+def _fit_tile(options, pixel_size_a, shape):
+    """Tiles (or box) of the fit spectrum: the shown one's, enlarged to CTFFIND's 1.4 Å sampling.
+
+    An even size that FFTs fast (no large prime factor), at most the frames'
+    shorter side (Welch) or longer side (the whole image).
+    """
+    size = options.tile if options.method == "welch" else options.box
+    wanted = int(math.ceil(size * max(1.0, FIT_PIXEL_A / pixel_size_a)))
+    limit = min(shape) if options.method == "welch" else max(shape)
+    if wanted <= size:
+        return size
+    up = next_fast_len(wanted, real=True)
+    while up % 2:
+        up = next_fast_len(up + 1, real=True)
+    if up <= limit:
+        return up
+    down = limit - limit % 2
+    while down > size and next_fast_len(down, real=True) != down:
+        down -= 2
+    return down
 
 
 def _ctf_for(path, options, ctfs, table):
-    """The CTF drawn for ``path``, and a note when a CTF table has none for it."""
+    """The CTF given for ``path`` (or None), and a note when a CTF table has none for it."""
     if ctfs and str(path) in ctfs:
         return ctfs[str(path)], []
     if table is not None:
@@ -320,54 +466,93 @@ def _ctf_for(path, options, ctfs, table):
     return options.ctf(), []
 
 
-def _write_one(outputs, outdir, path, result, options, ctf, files, front_end, context):
+def _write_one(outputs, outdir, path, result, options, given, fit, files, front_end, context):
     """Write one input's spectrum, profile, picture and sidecar; return the sidecar and panel."""
-    spectrum, pixel = resample_spectrum(result.spectrum, result.pixel_size_a,
-                                        options.target_apix, options.box)
+    target = options.target_apix
+    if target_beyond_nyquist(result.pixel_size_a, target):
+        result.notes.append(f"the target pixel size {target:g} Å is finer than the data's "
+                            f"{result.pixel_size_a:.3f} Å: the spectrum ends at the data's "
+                            f"Nyquist ({2 * result.pixel_size_a:.2f} Å)")
+        target = None
+    spectrum, pixel = resample_spectrum(result.spectrum, result.pixel_size_a, target,
+                                        options.box)
+    ctf = fit.ctf if fit is not None else given
     stem = outdir / path.stem
 
-    def target(name):
+    def target_path(name):
         files.append(str(name))
         return outputs.path(name)
 
-    with MrcStackWriter(target(Path(f"{stem}_ps.mrc")), 1, spectrum.shape, pixel,
+    with MrcStackWriter(target_path(Path(f"{stem}_ps.mrc")), 1, spectrum.shape, pixel,
                         label=f"spectools {__version__} Thon-ring power spectrum") as w:
         w.write(spectrum.astype(np.float32))
-    profile = _profiles(spectrum, pixel, ctf, options.min_res_a)
-    _write_profile_csv(target(Path(f"{stem}_profile.csv")), profile)
+    window = (options.tile if options.method == "welch" else options.box) * result.pixel_size_a
+    profile = _profiles(spectrum, pixel, ctf, options.min_res_a, window, options.method, fit)
+    _write_profile_csv(target_path(Path(f"{stem}_profile.csv")), profile)
     panel, extent = display_panel(spectrum, pixel, min_res_a=options.min_res_a,
-                                  max_res_a=options.max_res_a, ctf=ctf)
-    title = (f"{path.name}: {len(result.frames_used)} frame(s), {pixel:.3g} A/px"
-             + (f", defocus {ctf.defocus_u_a:.0f}/{ctf.defocus_v_a:.0f} A" if ctf else ""))
-    thon_png(target(Path(f"{stem}_ps.png")), panel, extent, frequency=profile["frequency"],
-             profile=profile["power"], background_subtracted=profile["flat"],
-             model=profile["model"], zeros=profile["zeros"], title=title)
+                                  max_res_a=options.max_res_a, ctf=ctf, window_a=window,
+                                  smoothing=options.method,
+                                  envelope=(fit.frequency, fit.envelope) if fit else None)
+    thon_png(target_path(Path(f"{stem}_ps.png")), panel, extent,
+             frequency=profile["frequency"], profile=profile["power"],
+             background_subtracted=profile["flat"], model=profile["model"],
+             zeros=profile["zeros"], title=_title(path, result, pixel, ctf, fit),
+             band=(1.0 / options.min_res_a if options.min_res_a else 0.0, extent),
+             fit_resolution_a=fit.fit_resolution_a if fit is not None else None)
     json_path = Path(f"{stem}.json")
+    results = {"frames_used": result.frames_used, "pixel_size_a": result.pixel_size_a,
+               "spectrum_pixel_size_a": pixel, "ctf": ctf.as_dict() if ctf else None,
+               "ctf_fit": fit.as_dict(options.phase_plate) if fit is not None else None}
+    if fit is not None and given is not None:
+        results["ctf_given"] = given.as_dict()
+    results.update({"ctf_zeros_per_angstrom": list(map(float, profile["zeros"])),
+                    "layout": LAYOUT})
     content = sidecar("thon", options, input=path, front_end=front_end, context=context,
-                      results={"frames_used": result.frames_used,
-                               "pixel_size_a": result.pixel_size_a,
-                               "spectrum_pixel_size_a": pixel,
-                               "ctf": ctf.as_dict() if ctf else None,
-                               "ctf_zeros_per_angstrom": list(map(float, profile["zeros"])),
-                               "layout": LAYOUT},
-                      notes=result.notes, files=[f for f in files if f.startswith(str(stem))]
-                      + [str(json_path)])
-    with open(target(json_path), "w") as fh:
+                      results=results, notes=result.notes,
+                      files=[f for f in files if f.startswith(str(stem))] + [str(json_path)])
+    with open(target_path(json_path), "w") as fh:
         write_sidecar(fh, content)
     return content, (panel, extent)
 
 
-def _profiles(spectrum, pixel, ctf, min_res_a):
-    """Rotational (equiphase with a CTF) averages: power, background subtracted, CTF² model."""
+def _title(path, result, pixel, ctf, fit):
+    """The PNG's title: input, frames, the spectrum's pixel size, the CTF (fitted or given)."""
+    title = f"{path.name}: {len(result.frames_used)} frame(s), {pixel:.3f} A/px"
+    if fit is not None:
+        return title + (f", fitted defocus {ctf.defocus_u_a:.0f}/{ctf.defocus_v_a:.0f} A at "
+                        f"{ctf.defocus_angle_deg:.0f} deg (score {fit.score:.2f}, fit to "
+                        f"{fit.fit_resolution_a:.1f} A)")
+    if ctf is not None:
+        return title + f", defocus {ctf.defocus_u_a:.0f}/{ctf.defocus_v_a:.0f} A"
+    return title
+
+
+def _profiles(spectrum, pixel, ctf, min_res_a, window_a, smoothing, fit=None):
+    """Rotational (equiphase with a CTF) averages: power, background subtracted, model.
+
+    The model is the rings of ``CTF²`` as the estimator shows them
+    (:func:`~spectools.ops.thon_rings.ring_model`); scaled, for a fit, by the
+    rings' contrast the fit measured times the background's amplitude, so
+    that it lies on the data where they have rings; otherwise to the data's
+    mean and spread in the band.
+    """
     freq, power = rotational_average(spectrum, pixel, ctf)
     _, flat = rotational_average(subtracted_amplitude(spectrum), pixel, ctf)
     model, zeros = None, ()
     if ctf is not None:
-        _, model = rotational_average(ctf.squared_centred(spectrum.shape[-1], pixel), pixel, ctf)
-        band = (freq >= 1.0 / min_res_a) & np.isfinite(flat)
-        if band.any():
-            model = (model - model[band].mean()) / (model[band].std() or 1.0) * np.nanstd(
-                flat[band]) + np.nanmean(flat[band])
+        size = spectrum.shape[-1]
+        _, model = rotational_average(ring_model(ctf, size, pixel, window_a, smoothing), pixel,
+                                      ctf)
+        if fit is not None:
+            amplitude = np.sqrt(np.maximum(spectrum, 0.0))
+            _, background = rotational_average(
+                box_background(amplitude, background_box_px(size)), pixel, ctf)
+            model = model * np.interp(freq, fit.frequency, fit.envelope) * background
+        else:
+            band = (freq >= 1.0 / min_res_a) & np.isfinite(flat)
+            if band.any():
+                model = (model - model[band].mean()) / (model[band].std() or 1.0) * np.nanstd(
+                    flat[band]) + np.nanmean(flat[band])
         zeros = ctf.zeros(0.5 / pixel)
     return {"frequency": freq, "power": power, "flat": flat, "model": model, "zeros": zeros}
 

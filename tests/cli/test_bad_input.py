@@ -6,6 +6,7 @@ file or folder behind and that no input changes.
 """
 import contextlib
 import io
+import json
 import os
 import shutil
 import signal
@@ -242,8 +243,11 @@ def test_absurd_option_values_are_one_line(work, tmp_path):
     micrograph(work / "m.mrc")
     assert "a target pixel size of 1e+09 A leaves 0 of the spectrum's 64 pixels" in refused(
         work, "thon", "m.mrc", "-o", "t", "--tile", "64", "--target-apix", "1e9")
-    assert "padded to" in refused(work, "thon", "m.mrc", "-o", "t", "--tile", "64",
-                                  "--target-apix", "1e-9")
+    # finer than the data: the spectrum stops at the data's Nyquist, and says so
+    assert main(["thon", str(work / "m.mrc"), "-o", str(work / "t"), "--tile", "64",
+                 "--target-apix", "1e-9", "--defocus", "15000"]) == 0
+    side = json.loads((work / "t" / "m.json").read_text())
+    assert any("Nyquist" in note for note in side["notes"])
     assert "argument --seed: must be 0 or more: '-1'" in refused(
         work, "stack", "particles.star", "-o", "s.mrcs", "--fill", "noise", "--seed", "-1")
     for value in ("nan", "inf"):

@@ -432,3 +432,52 @@ def test_reference_values_must_be_finite(tmp_path):
             mrc.set_data(bad)
     with raises_one_line(path, r"first at x=1, y=2: 1e\+38"):
         read_reference(path)
+
+
+# --------------------------------------------------------------------------- PNG and JPEG
+
+
+def test_png_and_jpeg_greyscale_pictures_are_one_frame_without_pixel_size(tmp_path):
+    from PIL import Image
+
+    rng = np.random.default_rng(5)
+    grey8 = rng.integers(0, 256, (40, 60), dtype=np.uint8)
+    grey16 = rng.integers(0, 65536, (40, 60), dtype=np.uint16)
+    Image.fromarray(grey8).save(tmp_path / "film8.png")
+    Image.fromarray(grey16).save(tmp_path / "film16.png")          # mode I;16
+    Image.fromarray(grey8).convert("RGB").save(tmp_path / "figure_rgb.png")
+    Image.fromarray(grey8).save(tmp_path / "scan.jpg", quality=95)
+    for name, values, dtype in (("film8.png", grey8, np.uint8),
+                                ("film16.png", grey16, np.uint16),
+                                ("figure_rgb.png", grey8, np.uint8)):
+        with open_frames(tmp_path / name, orientation="stored") as source:
+            assert (source.kind, source.n_frames, source.shape) == ("png", 1, (40, 60))
+            assert source.dtype == dtype and source.pixel_size_a == 0.0
+            np.testing.assert_array_equal(source.read(0), values.astype(np.float32))
+            assert "no pixel size" in source.notes[0]
+        # as RELION reads TIFF (top-left origin): flipped top to bottom
+        with open_frames(tmp_path / name) as source:
+            np.testing.assert_array_equal(source.read(0), values[::-1].astype(np.float32))
+    with open_frames(tmp_path / "scan.jpg", orientation="stored") as source:
+        assert source.kind == "jpeg" and source.shape == (40, 60)
+        assert np.abs(source.read(0) - grey8).mean() < 20            # lossy, but the picture
+    colour = np.stack([grey8, grey8[::-1], grey8], -1)
+    Image.fromarray(colour).save(tmp_path / "colour.png")
+    with raises_one_line(tmp_path / "colour.png", "colour image"):
+        open_frames(tmp_path / "colour.png")
+    (tmp_path / "cut.png").write_bytes((tmp_path / "film8.png").read_bytes()[:60])
+    with raises_one_line(tmp_path / "cut.png", "PNG"):
+        open_frames(tmp_path / "cut.png")
+
+
+def test_thon_of_a_picture_asks_for_the_pixel_size(tmp_path, capsys):
+    from PIL import Image
+
+    from spectools.cli.main import main
+
+    Image.fromarray(np.full((300, 300), 128, np.uint8)).save(tmp_path / "film.png")
+    assert main(["thon", str(tmp_path / "film.png"), "-o", str(tmp_path / "out"),
+                 "--tile", "128"]) == 2
+    err = capsys.readouterr().err
+    assert "film.png: pixel size unknown (PNG and JPEG images carry no pixel size)" in err
+    assert "--pixel-size" in err and len(err.strip().splitlines()) == 1

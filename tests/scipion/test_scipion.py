@@ -635,6 +635,38 @@ class TestSpectoolsScipion(BaseTest):
             np.testing.assert_allclose(read_mrc(s.getFileName()),
                                        read_mrc(out / f"{stem}_ps.mrc"), rtol=1e-5)
             assert Path(prot._getExtraPath(f"{stem}_ps.png")).stat().st_size > 0
+        # No CTF was given: each micrograph's was estimated and is output as a SetOfCTF.
+        assert prot.outputCTF.getSize() == 2
+        assert prot.outputCTF.getMicrographs().getSize() == 2
+        mean = (CTF["defocus_u_a"] + CTF["defocus_v_a"]) / 2
+        astigmatism = CTF["defocus_u_a"] - CTF["defocus_v_a"]
+        for ctf, mic in zip(prot.outputCTF.iterItems(orderBy="id"),
+                            imported.outputMicrographs.iterItems(orderBy="id")):
+            assert ctf.getObjId() == mic.getObjId()
+            assert ctf.getMicrograph().getMicName() == mic.getMicName()
+            u, v, angle = ctf.getDefocus()
+            assert (u + v) / 2 == pytest.approx(mean, rel=0.01)
+            assert abs(u - v - astigmatism) <= 0.1 * astigmatism
+            assert angle == pytest.approx(CTF["defocus_angle_deg"], abs=5)   # EMX: [0, 180)
+            stem = Path(convert.image_file(mic.getFileName())).stem
+            fit = json.loads(Path(prot._getExtraPath(f"{stem}.json")).read_text())["ctf_fit"]
+            assert ctf.getResolution() == pytest.approx(fit["fit_resolution_a"])
+            assert ctf.getFitQuality() == pytest.approx(fit["score"])
+            assert not ctf.hasPhaseShift()
+            assert ctf.getPsdFile() == prot._getExtraPath(f"{stem}_ps.mrc")
+        # Given those CTFs back, nothing is fitted: they are drawn, and no SetOfCTF comes out.
+        again = self.run_protocol(SpectoolsProtThonRings,
+                                  inputMicrographs=self.pointer(imported, "outputMicrographs"),
+                                  inputCTFs=self.pointer(prot, "outputCTF"), tile=256, box=256,
+                                  numberOfThreads=2, objLabel="Thon mics, CTFs given")
+        assert not hasattr(again, "outputCTF")
+        first = prot.outputCTF.getFirstItem()
+        stem = Path(convert.image_file(imported.outputMicrographs.getFirstItem()
+                                       .getFileName())).stem
+        drawn = json.loads(Path(again._getExtraPath(f"{stem}.json")).read_text())
+        assert drawn["ctf_fit"] is None
+        assert drawn["ctf"]["defocus_u_a"] == pytest.approx(first.getDefocusU())
+        assert drawn["ctf"]["voltage_kv"] == 300.0
 
         imported = self.run_protocol(ProtImportMovies, filesPath=str(movies),
                                      filesPattern="movie_*.mrcs", samplingRate=MIC_PSIZE,
@@ -661,6 +693,11 @@ class TestSpectoolsScipion(BaseTest):
         options = prot._parameters()
         assert options["gain"] == sidecar["parameters"]["gain"] and options["frames"] == "1:"
         assert options["pixel_size_a"] == pytest.approx(MIC_PSIZE)
+        # the movies' CTF, fitted to the sum of the frames' spectra, optics from the set
+        u, v, _ = prot.outputCTF.getFirstItem().getDefocus()
+        assert (u + v) / 2 == pytest.approx(mean, rel=0.01)
+        assert options["voltage_kv"] == 300.0 and options["fit_ctf"] is None
+
         assert sidecar["front_end"] == "scipion" and sidecar["context"]["protocol"]
         browser = SpectoolsPngViewer(project=self.proj, protocol=prot)._visualize(prot)[0]
         assert [c for c, _ in browser.pictures] == ["movie_0"] and not browser.buttons
