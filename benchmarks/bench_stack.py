@@ -19,7 +19,7 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 
-from measure import fresh, relion
+from measure import BASELINE, fresh, relion
 
 from spectools.ops.resample import INTERPOLATIONS
 from spectools.pipelines.workers import available_cpus
@@ -58,11 +58,20 @@ def make_input(folder, n, box, psi_step_deg=None, name="particles.star", prefix=
 def warm_up(folder, box, commands):
     """Run each command once on a few segments: numba compiles (and caches) its kernels then.
 
-    Only the first run on a machine compiles; the timed runs load the cache.
+    Only the first run on a machine compiles (and FFTW measures its plans);
+    the timed runs load the caches.  The baseline's too, when there is one.
     """
     star = make_input(folder, 64, box, name="warm.star", prefix="warm")
     for argv in commands:
-        fresh([a.replace("{star}", str(star)) for a in argv])
+        for source in [None] + ([BASELINE] if BASELINE else []):
+            fresh([a.replace("{star}", str(star)) for a in argv], source)
+
+
+def timed(label, n, argv, reference):
+    """Time ``spectools ARGV`` and print its row; with a baseline, its row below."""
+    print_row(label, n, fresh(argv), reference)
+    if BASELINE:
+        print_row("  the same, baseline", n, fresh(argv, BASELINE), reference)
 
 
 HEADER = (f"{'setting':52s} {'seg/s':>6s} {'seconds':>7s} {'seg/CPU-s':>9s} {'peak RSS':>9s} "
@@ -107,10 +116,9 @@ def main():
         for mode in modes:
             for threads in sorted({1, cpus}) if mode == modes[0] else [cpus]:
                 out = folder / f"aligned_{mode}.mrcs"
-                r = fresh(["stack", str(star), "-o", str(out), "--interpolation", mode,
-                           "--threads", str(threads)])
-                print_row(f"spectools stack, {mode}, {threads} thread{'s' * (threads > 1)}",
-                          n, r, reference)
+                timed(f"spectools stack, {mode}, {threads} thread{'s' * (threads > 1)}", n,
+                      ["stack", str(star), "-o", str(out), "--interpolation", mode,
+                       "--threads", str(threads)], reference)
                 for written in folder.glob(f"aligned_{mode}.*"):
                     written.unlink()
         if memory_n:

@@ -3,6 +3,10 @@
 A fresh process per measurement, so that each peak RSS is that command's own.
 Usage from a benchmark: ``measure.fresh(["stack", "in.star", "-o", "out.mrcs"])`` runs
 ``spectools``; ``measure.external(["relion_stack_create", ...], cwd)`` runs another program.
+
+``SPECTOOLS_BASELINE=FOLDER`` (a checkout of an older commit, e.g. made with
+``git worktree add`` or ``git archive``) lets a benchmark time that code too,
+in the same run: ``fresh(argv, BASELINE)`` imports spectools from there.
 """
 import contextlib
 import io
@@ -19,17 +23,23 @@ from pathlib import Path
 ORACLES = Path(os.environ.get("SPECTOOLS_ORACLES")
                or Path(__file__).resolve().parents[1].parent / "shared" / "oracles")
 RELION = ORACLES / "relion-5.0.1" / "relion"
+#: An older checkout to time beside this one (``SPECTOOLS_BASELINE``), or None.
+BASELINE = os.environ.get("SPECTOOLS_BASELINE") or None
 
 
-def fresh(argv):
-    """Run ``spectools ARGV`` in a new interpreter.
+def fresh(argv, source=None):
+    """Run ``spectools ARGV`` in a new interpreter (spectools from the folder ``source`` if given).
 
     Returns ``code``, ``seconds`` (wall), ``cpu_seconds`` (user + system, all
     threads) and ``peak_rss_mb``.  On a machine others load too, the CPU
     seconds of a one-thread run measure its cost better than the wall time.
     """
+    env = dict(os.environ)
+    if source:
+        env["PYTHONPATH"] = os.pathsep.join(filter(None, [str(source),
+                                                          env.get("PYTHONPATH")]))
     result = subprocess.run([sys.executable, __file__, "spectools", json.dumps(argv)],
-                            capture_output=True, text=True, check=True)
+                            capture_output=True, text=True, check=True, env=env)
     return json.loads(result.stdout.strip().splitlines()[-1])
 
 

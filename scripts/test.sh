@@ -20,8 +20,8 @@ make_venv .venv/scipion test,movies,fftw,scipion,scipion-test "pandas<3" "imagec
 status=0
 for env in current scipion-pins scipion; do
     echo "== tests with .venv/$env: $(.venv/$env/bin/python -c 'import numpy, scipy, mrcfile, pandas; print("numpy", numpy.__version__, "scipy", scipy.__version__, "mrcfile", mrcfile.__version__, "pandas", pandas.__version__)')"
-    # numba's compiled kernels are cached per environment (its numpy may differ)
-    NUMBA_CACHE_DIR="$REPO/.venv/$env/numba-cache" \
+    # numba's compiled kernels (its numpy may differ) and FFTW's wisdom are kept per environment
+    NUMBA_CACHE_DIR="$REPO/.venv/$env/numba-cache" SPECTOOLS_CACHE_DIR="$REPO/.venv/$env/spectools-cache" \
         .venv/$env/bin/python -m pytest -q -p no:cacheprovider "$@" tests || status=1
 done
 exit $status

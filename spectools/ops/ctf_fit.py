@@ -59,7 +59,6 @@ import math
 from typing import Optional
 
 import numpy as np
-from scipy import optimize
 
 from ..errors import SpectoolsError
 from .ctf import CTF
@@ -401,6 +400,8 @@ def _refine(x0, data, low, high, problem):
 
 
 def _nelder_mead(x0, pixels, problem, scale):
+    from scipy import optimize   # imported here: at the top it cost every command 0.1-0.2 s
+
     n = len(scale)
     start = np.asarray(x0[:n], float) / scale
     simplex = np.vstack([start] + [start + np.eye(n)[k] for k in range(n)])
