@@ -46,6 +46,7 @@ from .parsing import (parse_axis_angle, parse_overlay, parse_positive_float, par
 from .selfcheck import class_average_correlations, summarize_check
 from .sidecar import sidecar, write_sidecar
 from .raster import RASTER_HELP, RASTER_MODES
+from .distributed import engine_record
 from .spectrum_average import CTF_CORRECTIONS, averaged_power_spectrum
 from .workers import WORKERS, available_cpus
 
@@ -193,7 +194,8 @@ class AvgpsRun:
 
 def run_avgps(table: ParticleTable, output, options: AvgpsOptions = AvgpsOptions(), *,
               class_averages=None, protect=(), front_end: str = "api",
-              context: Optional[dict] = None, show_progress: Optional[bool] = None) -> AvgpsRun:
+              context: Optional[dict] = None, show_progress: Optional[bool] = None,
+              client=None) -> AvgpsRun:
     """The averaged-spectrum job: check, compute, write.
 
     Parameters
@@ -218,6 +220,9 @@ def run_avgps(table: ParticleTable, output, options: AvgpsOptions = AvgpsOptions
         Recorded in the sidecar (e.g. the command line).
     show_progress : bool, optional
         Progress bar; default when stderr is a terminal.
+    client : distributed.Client, optional
+        Compute the spectra on this Dask cluster (one task per group of
+        stack files); the outputs are written here, as without it.
 
     Returns
     -------
@@ -256,9 +261,11 @@ def run_avgps(table: ParticleTable, output, options: AvgpsOptions = AvgpsOptions
         class_average_angles=class_angles, interpolation=options.interpolation,
         ctf_correction=options.ctf_correction, wiener_constant=options.wiener_constant,
         raster=options.raster, workers=options.workers, batch_size=batch_size,
-        show_progress=show_progress)
+        show_progress=show_progress, client=client)
     overlay = overlay_lines(options.overlay, pixel_size_a)
     extra = {"alignment_check": check} if check else {}
+    if client is not None:
+        extra["engine"] = engine_record(client)
     extra["psi_grid"] = grid
     extra["camera_raster"] = result.raster
     files, content = write_outputs(result, output, table=table, options=options,

@@ -72,6 +72,11 @@ class RasterPlan:
     def active(self):
         return bool(self.columns.any() or self.rows.any())
 
+    def take(self, rows):
+        """The plan of the table's ``rows`` (e.g. one output stack, one task); no report."""
+        return dataclasses.replace(self, columns=self.columns[rows], rows=self.rows[rows],
+                                   report=None, notes=[])
+
 
 def plan_raster(table, mode="auto", *, cache, frame_angles_deg=None, workers=1,
                 show_progress=None):

@@ -13,10 +13,19 @@ threads:
    variance inside it;
 5. **spectrum**: ``|FFT|^2`` on the zero-padded grid, summed over the batch.
 
-The main thread then **accumulates** the batch sums per class, divides each
-class by its count, combines the classes weighted by their counts, and
-**orients** the result (helical axis vertical, layer lines horizontal, unless
-asked otherwise).
+The batch sums are **accumulated** per class (:class:`ClassSums`, added by
+:func:`add_class_sums`); the main thread then divides each class by its
+count, combines the classes weighted by their counts, and **orients** the
+result (helical axis vertical, layer lines horizontal, unless asked
+otherwise).
+
+On a Dask cluster (``client=``) the segments are cut into groups of stack
+files (:func:`spectools.pipelines.distributed.stack_groups`); each group is
+one task that runs :func:`class_sums`, the very function a local run
+applies to the whole table, and the client adds the groups' sums with
+:func:`add_class_sums` before the same final steps.  The planning (axis
+angles, the camera-raster measurement, on samples of each class and
+micrograph) stays on the client.
 
 The axis angle of a class (from +x towards +y in the class frame) is given,
 or measured (:func:`spectools.ops.axis.axis_angle_from_image`) on the class
@@ -39,6 +48,7 @@ from ..ops.masks import normalize_in_mask, segment_mask
 from ..ops.power import ctf_power_sum, power_spectra_sum
 from ..ops.resample import align_images
 from ..particles import CTF_COLUMNS
+from . import distributed
 from .batches import batch_rows, ordered_map, progress
 from .raster import plan_raster, read_raw
 from .workers import available_cpus
@@ -104,6 +114,26 @@ class _Settings:
         return self.pad * self.box
 
 
+@dataclasses.dataclass
+class ClassSums:
+    """What the engine accumulates over any set of segments.
+
+    Attributes
+    ----------
+    spectra : dict
+        Native class number -> sum of the segments' half-plane spectra
+        (float64, ``(P, P//2 + 1)``).
+    ctf : dict
+        Native class number -> sum of their CTF^2 (Wiener correction only).
+    counts : dict
+        Native class number -> number of segments.
+    """
+
+    spectra: dict = dataclasses.field(default_factory=dict)
+    ctf: dict = dataclasses.field(default_factory=dict)
+    counts: dict = dataclasses.field(default_factory=dict)
+
+
 @dataclasses.dataclass(frozen=True)
 class _Batch:
     """A batch of one class's segments and the class's axis angle."""
@@ -117,7 +147,8 @@ def averaged_power_spectrum(table, *, mask="tube", tube_diameter_px=None, pad=2,
                             normalize=True, axis="vertical", axis_angle="auto",
                             class_average_angles=None, interpolation="sinc",
                             mask_margin_px=None, ctf_correction="none", wiener_constant=0.1,
-                            raster="auto", workers=None, batch_size=32, show_progress=None):
+                            raster="auto", workers=None, batch_size=32, show_progress=None,
+                            client=None):
     """Average the power spectra of aligned segments, per class and combined.
 
     Parameters
@@ -163,6 +194,10 @@ def averaged_power_spectrum(table, *, mask="tube", tube_diameter_px=None, pad=2,
         Threads; default every CPU the process may use.
     batch_size : int
         Segments per batch (memory ~ 2 x workers x batch_size images).
+    client : distributed.Client, optional
+        Compute the spectra on this Dask cluster, one task per group of
+        stack files (:mod:`spectools.pipelines.distributed`); the result
+        equals a local run's to float rounding.
     """
     workers = workers or available_cpus()
     settings, notes = _settings(table, mask, tube_diameter_px, pad, normalize, interpolation,
@@ -175,12 +210,17 @@ def averaged_power_spectrum(table, *, mask="tube", tube_diameter_px=None, pad=2,
     raster_plan = plan_raster(table, raster, cache=cache,
                               frame_angles_deg=_frame_angles(table, members, angles),
                               workers=workers, show_progress=show_progress)
-    jobs = [_Batch(native, members[native][rows], angles[native]["angle_deg"])
-            for native in classes for rows in batch_rows(len(members[native]), batch_size)]
-    sums, ctf_sums = _accumulate(jobs, functools.partial(
-        _batch_spectrum, table, settings, raster_plan, cache), workers,
-        progress(len(table), "power spectra", show_progress))
-    counts = {native: len(members[native]) for native in classes}
+    accumulate = functools.partial(class_sums, settings=settings, batch_size=batch_size,
+                                   angles_deg={k: v["angle_deg"] for k, v in angles.items()})
+    bar = progress(len(table), "power spectra", show_progress)
+    if client is None:
+        total = accumulate((table, raster_plan), workers=workers, cache=cache, bar=bar)
+    else:
+        total = _class_sums_on_cluster(client, accumulate, table, raster_plan, batch_size, bar)
+    bar.close()
+    counts = {native: total.counts[native] for native in classes}
+    sums = {native: total.spectra[native] for native in classes}
+    ctf_sums = total.ctf
     if settings.wiener:
         sums = {k: s / (ctf_sums[k] / counts[k] + wiener_constant) for k, s in sums.items()}
     per_class, combined = _orient(sums, counts, settings, normalize, axis)
@@ -191,6 +231,62 @@ def averaged_power_spectrum(table, *, mask="tube", tube_diameter_px=None, pad=2,
 
 
 # ---------------------------------------------------------------------- the steps
+
+
+def class_sums(part, *, settings, angles_deg, batch_size, workers=1, cache=None, bar=None):
+    """The per-class sums of the segments of ``part``: every step up to accumulation.
+
+    Parameters
+    ----------
+    part : (ParticleTable, RasterPlan)
+        Segments (the whole table, or one task's group of stacks) and their
+        raster plan.
+    settings : _Settings
+    angles_deg : dict
+        Native class number -> the class's axis angle.
+    batch_size, workers : int
+    cache : StackCache, optional
+        Default: one of its own, closed at the end.
+    bar : tqdm, optional
+
+    Returns
+    -------
+    ClassSums
+    """
+    table, raster_plan = part
+    own_cache = cache is None
+    cache = StackCache() if own_cache else cache
+    classes, members = _classes(table)
+    jobs = [_Batch(native, members[native][rows], angles_deg[native])
+            for native in classes for rows in batch_rows(len(members[native]), batch_size)]
+    try:
+        return _accumulate(jobs, functools.partial(_batch_spectrum, table, settings,
+                                                   raster_plan, cache), workers, bar)
+    finally:
+        if own_cache:
+            cache.close()
+
+
+def add_class_sums(total, part):
+    """``total`` plus ``part`` (both :class:`ClassSums`), class by class; ``total`` is updated."""
+    for field in ("spectra", "ctf", "counts"):
+        into, add = getattr(total, field), getattr(part, field)
+        for native, value in add.items():
+            into[native] = into[native] + value if native in into else value
+    return total
+
+
+def _class_sums_on_cluster(client, accumulate, table, raster_plan, batch_size, bar):
+    """:func:`class_sums` of groups of stack files on the Dask cluster, added up."""
+    groups = distributed.stack_groups(
+        table.data["image_path"].to_numpy(),
+        distributed.segments_per_task(len(table), client, at_least=batch_size))
+    parts = [(table.take(rows), raster_plan.take(rows)) for rows in groups]
+    total = ClassSums()
+    for sums in distributed.ordered_results(client, accumulate, parts,
+                                            sizes=[len(rows) for rows in groups], bar=bar):
+        add_class_sums(total, sums)
+    return total
 
 
 def _batch_spectrum(table, settings, raster_plan, cache, job):
@@ -230,16 +326,16 @@ def _ctf_in_frame(table, rows, psi, mirror, settings):
     return ctf_power_sum(settings.size, settings.pixel_size_a, ctfs, angles_in_frame)
 
 
-def _accumulate(jobs, batch_spectrum, workers, bar):
-    """Per class, the sums of the batches' spectra (and CTF^2 sums)."""
-    sums, ctf_sums = {}, {}
+def _accumulate(jobs, batch_spectrum, workers, bar=None):
+    """Per class, the sums of the batches' spectra (and CTF^2 sums) and the counts."""
+    total = ClassSums()
     for job, (power, ctf) in zip(jobs, ordered_map(batch_spectrum, jobs, workers)):
-        sums[job.native] = sums[job.native] + power if job.native in sums else power
-        if ctf is not None:
-            ctf_sums[job.native] = ctf_sums.get(job.native, 0.0) + ctf
-        bar.update(len(job.rows))
-    bar.close()
-    return sums, ctf_sums
+        add_class_sums(total, ClassSums({job.native: power},
+                                        {} if ctf is None else {job.native: ctf},
+                                        {job.native: len(job.rows)}))
+        if bar is not None:
+            bar.update(len(job.rows))
+    return total
 
 
 def _orient(sums, counts, settings, normalize, axis):
