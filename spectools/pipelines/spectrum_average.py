@@ -200,9 +200,64 @@ def averaged_power_spectrum(table, *, mask="tube", tube_diameter_px=None, pad=2,
         equals a local run's to float rounding.
     """
     workers = workers or available_cpus()
+    cache = StackCache()
+    plan = plan_spectrum(table, mask=mask, tube_diameter_px=tube_diameter_px, pad=pad,
+                         normalize=normalize, axis=axis, axis_angle=axis_angle,
+                         class_average_angles=class_average_angles,
+                         interpolation=interpolation, mask_margin_px=mask_margin_px,
+                         ctf_correction=ctf_correction, wiener_constant=wiener_constant,
+                         raster=raster, workers=workers, batch_size=batch_size,
+                         show_progress=show_progress, cache=cache)
+    bar = progress(len(table), "power spectra", show_progress)
+    if client is None:
+        total = spectrum_sums(plan, workers=workers, cache=cache, bar=bar)
+    else:
+        total = class_sums_on_cluster(client, plan, bar)
+    bar.close()
+    return finish_spectrum(plan, total)
+
+
+@dataclasses.dataclass
+class SpectrumPlan:
+    """What :func:`plan_spectrum` decided before any spectrum: fixed for the run.
+
+    A plan can be saved (it pickles) and its parts summed elsewhere, e.g. in
+    separate Scipion steps: :func:`spectrum_sums` of any rows, added with
+    :func:`add_class_sums`, then :func:`finish_spectrum`.
+    """
+
+    table: object
+    settings: _Settings
+    angles: dict
+    raster_plan: object
+    notes: list
+    batch_size: int
+    normalize: bool
+    axis: str
+    wiener_constant: float
+
+    def parts(self, per_part):
+        """Row groups of about ``per_part`` segments that keep stack files together."""
+        return distributed.stack_groups(self.table.data["image_path"].to_numpy(), per_part)
+
+
+def plan_spectrum(table, *, mask="tube", tube_diameter_px=None, pad=2, normalize=True,
+                  axis="vertical", axis_angle="auto", class_average_angles=None,
+                  interpolation="sinc", mask_margin_px=None, ctf_correction="none",
+                  wiener_constant=0.1, raster="auto", workers=None, batch_size=32,
+                  show_progress=None, cache=None):
+    """Check the settings, measure the axis angles and the camera raster: the run's plan.
+
+    Parameters as :func:`averaged_power_spectrum`.
+
+    Returns
+    -------
+    SpectrumPlan
+    """
+    workers = workers or available_cpus()
+    cache = cache if cache is not None else StackCache()
     settings, notes = _settings(table, mask, tube_diameter_px, pad, normalize, interpolation,
                                 mask_margin_px, ctf_correction)
-    cache = StackCache()
     classes, members = _classes(table)
     angles = {native: _axis_angle(table, members[native], native, axis_angle,
                                   class_average_angles, cache, interpolation, workers)
@@ -210,24 +265,38 @@ def averaged_power_spectrum(table, *, mask="tube", tube_diameter_px=None, pad=2,
     raster_plan = plan_raster(table, raster, cache=cache,
                               frame_angles_deg=_frame_angles(table, members, angles),
                               workers=workers, show_progress=show_progress)
-    accumulate = functools.partial(class_sums, settings=settings, batch_size=batch_size,
-                                   angles_deg={k: v["angle_deg"] for k, v in angles.items()})
-    bar = progress(len(table), "power spectra", show_progress)
-    if client is None:
-        total = accumulate((table, raster_plan), workers=workers, cache=cache, bar=bar)
-    else:
-        total = _class_sums_on_cluster(client, accumulate, table, raster_plan, batch_size, bar)
-    bar.close()
+    return SpectrumPlan(table=table, settings=settings, angles=angles,
+                        raster_plan=raster_plan, notes=notes, batch_size=batch_size,
+                        normalize=normalize, axis=axis, wiener_constant=wiener_constant)
+
+
+def spectrum_sums(plan, rows=None, *, workers=1, cache=None, bar=None):
+    """:func:`class_sums` of the plan's segments ``rows`` (default all)."""
+    part = ((plan.table, plan.raster_plan) if rows is None
+            else (plan.table.take(rows), plan.raster_plan.take(rows)))
+    return class_sums(part, workers=workers, cache=cache, bar=bar, **_sum_settings(plan))
+
+
+def finish_spectrum(plan, total):
+    """The result from the sums of all the plan's segments: class means, combined, oriented."""
+    classes, _ = _classes(plan.table)
     counts = {native: total.counts[native] for native in classes}
     sums = {native: total.spectra[native] for native in classes}
-    ctf_sums = total.ctf
+    settings = plan.settings
     if settings.wiener:
-        sums = {k: s / (ctf_sums[k] / counts[k] + wiener_constant) for k, s in sums.items()}
-    per_class, combined = _orient(sums, counts, settings, normalize, axis)
+        sums = {k: s / (total.ctf[k] / counts[k] + plan.wiener_constant)
+                for k, s in sums.items()}
+    per_class, combined = _orient(sums, counts, settings, plan.normalize, plan.axis)
     return AveragedSpectrum(combined=combined, per_class=per_class, counts=counts,
-                            axis_angles=angles, pixel_size_a=settings.pixel_size_a,
+                            axis_angles=plan.angles, pixel_size_a=settings.pixel_size_a,
                             box=settings.box, padded=settings.size,
-                            notes=notes + raster_plan.notes, raster=raster_plan.report)
+                            notes=plan.notes + plan.raster_plan.notes,
+                            raster=plan.raster_plan.report)
+
+
+def _sum_settings(plan):
+    return {"settings": plan.settings, "batch_size": plan.batch_size,
+            "angles_deg": {k: v["angle_deg"] for k, v in plan.angles.items()}}
 
 
 # ---------------------------------------------------------------------- the steps
@@ -276,15 +345,16 @@ def add_class_sums(total, part):
     return total
 
 
-def _class_sums_on_cluster(client, accumulate, table, raster_plan, batch_size, bar):
+def class_sums_on_cluster(client, plan, bar):
     """:func:`class_sums` of groups of stack files on the Dask cluster, added up."""
-    groups = distributed.stack_groups(
-        table.data["image_path"].to_numpy(),
-        distributed.segments_per_task(len(table), client, at_least=batch_size))
-    parts = [(table.take(rows), raster_plan.take(rows)) for rows in groups]
+    table = plan.table
+    groups = plan.parts(distributed.segments_per_task(len(table), client,
+                                                      at_least=plan.batch_size))
+    parts = [(table.take(rows), plan.raster_plan.take(rows)) for rows in groups]
     total = ClassSums()
-    for sums in distributed.ordered_results(client, accumulate, parts,
-                                            sizes=[len(rows) for rows in groups], bar=bar):
+    for sums in distributed.ordered_results(
+            client, functools.partial(class_sums, **_sum_settings(plan)), parts,
+            sizes=[len(rows) for rows in groups], bar=bar):
         add_class_sums(total, sums)
     return total
 
