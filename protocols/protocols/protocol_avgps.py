@@ -2,6 +2,7 @@
 import dataclasses
 import os
 import pickle
+import shutil
 
 import numpy as np
 
@@ -173,14 +174,19 @@ class SpectoolsProtAveragedSpectrum(SpectoolsProtocol):
         done = self.run_job(finish_avgps, plan, total, front_end="scipion",
                             context=self.context())
         self.log_lines(done.report_lines())
+        shutil.rmtree(self._getExtraPath(STEPS_FOLDER), ignore_errors=True)
 
     def _dump(self, value, name):
-        """Pickle what one step hands to the next (in the run's tmp folder), atomically."""
-        with atomic_output(self._getTmpPath(name)) as fh:
+        """Pickle what one step hands to the next, atomically.
+
+        In the run's folder, not its tmp folder: with a queue that submits
+        every step as a job, steps may run on nodes whose scratch differs.
+        """
+        with atomic_output(self._getExtraPath(STEPS_FOLDER, name)) as fh:
             pickle.dump(value, fh, protocol=pickle.HIGHEST_PROTOCOL)
 
     def _load(self, name):
-        with open(self._getTmpPath(name), "rb") as fh:
+        with open(self._getExtraPath(STEPS_FOLDER, name), "rb") as fh:
             return pickle.load(fh)
 
     def createOutputStep(self):
@@ -333,7 +339,8 @@ class SpectoolsProtAveragedSpectrum(SpectoolsProtocol):
         return out or None
 
 
-#: Files the steps hand on, in the run's tmp folder.
+#: Files the steps hand on (removed once the spectra are written), in extra/.
+STEPS_FOLDER = "avgps_steps"
 PLAN_FILE = "avgps_plan.pickle"
 PART_FILE = "avgps_part%03d.pickle"
 

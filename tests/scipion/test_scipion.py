@@ -466,6 +466,7 @@ class TestSpectoolsScipion(BaseTest):
         log = Path(prot.getStdoutLog()).read_text()
         assert "ThreadStepExecutor" in log or "parallel" in log.lower()
         assert "group 1 of 2: 20 segments" in log and "group 2 of 2: 20 segments" in log
+        assert not Path(prot._getExtraPath("avgps_steps")).exists()  # hand-offs removed
         reference = cli_spectrum(self.tmp, "relion_queue", self.star, "--tube-diameter",
                                  TUBE_A)
         np.testing.assert_allclose(read_mrc(prot.outputSpectrum.getFileName()), reference,
