@@ -232,7 +232,7 @@ def write_aligned_stack(table, output, options=StackOptions(), *, batch_size=32,
     rng = np.random.default_rng(options.seed)
     cache = StackCache()
     raster = plan_raster(table, options.raster, cache=cache, workers=options.workers,
-                         show_progress=show_progress)
+                         show_progress=show_progress, client=client)
     notes = notes + raster.notes
     files = []
     bar = progress(len(table), "aligning", show_progress)

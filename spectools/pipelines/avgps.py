@@ -237,7 +237,7 @@ def run_avgps(table: ParticleTable, output, options: AvgpsOptions = AvgpsOptions
         averages of another size...
     """
     plan = plan_avgps(table, output, options, class_averages=class_averages, protect=protect,
-                      show_progress=show_progress)
+                      show_progress=show_progress, client=client)
     bar = progress(len(plan.spectrum.table), "power spectra", show_progress)
     if client is None:
         total = spectrum_sums(plan.spectrum, workers=options.workers, bar=bar)
@@ -268,10 +268,11 @@ class AvgpsPlan:
 
 
 def plan_avgps(table, output, options=AvgpsOptions(), *, class_averages=None, protect=(),
-               show_progress=None) -> AvgpsPlan:
+               show_progress=None, client=None) -> AvgpsPlan:
     """Check inputs and outputs, measure the axis angles and the raster: the plan of a run.
 
-    Parameters and errors as :func:`run_avgps`.
+    Parameters and errors as :func:`run_avgps` (the ``client``, when given,
+    measures the camera raster).
     """
     output = Path(output)
     if output.suffix.lower() not in (".mrc", ".map"):
@@ -299,7 +300,7 @@ def plan_avgps(table, output, options=AvgpsOptions(), *, class_averages=None, pr
         class_average_angles=class_angles, interpolation=options.interpolation,
         ctf_correction=options.ctf_correction, wiener_constant=options.wiener_constant,
         raster=options.raster, workers=options.workers, batch_size=batch_size,
-        show_progress=show_progress)
+        show_progress=show_progress, client=client)
     extra = {"alignment_check": check} if check else {}
     extra["psi_grid"] = grid
     return AvgpsPlan(output=output, options=options, spectrum=spectrum, inputs=inputs,

@@ -23,9 +23,10 @@ On a Dask cluster (``client=``) the segments are cut into groups of stack
 files (:func:`spectools.pipelines.distributed.stack_groups`); each group is
 one task that runs :func:`class_sums`, the very function a local run
 applies to the whole table, and the client adds the groups' sums with
-:func:`add_class_sums` before the same final steps.  The planning (axis
-angles, the camera-raster measurement, on samples of each class and
-micrograph) stays on the client.
+:func:`add_class_sums` before the same final steps.  The camera-raster
+measurement (a sample of each micrograph) runs on the cluster too; the axis
+angles (at most :data:`AXIS_SAMPLE` segments per class) are measured on the
+client.
 
 The axis angle of a class (from +x towards +y in the class frame) is given,
 or measured (:func:`spectools.ops.axis.axis_angle_from_image`) on the class
@@ -207,7 +208,7 @@ def averaged_power_spectrum(table, *, mask="tube", tube_diameter_px=None, pad=2,
                          interpolation=interpolation, mask_margin_px=mask_margin_px,
                          ctf_correction=ctf_correction, wiener_constant=wiener_constant,
                          raster=raster, workers=workers, batch_size=batch_size,
-                         show_progress=show_progress, cache=cache)
+                         show_progress=show_progress, cache=cache, client=client)
     bar = progress(len(table), "power spectra", show_progress)
     if client is None:
         total = spectrum_sums(plan, workers=workers, cache=cache, bar=bar)
@@ -245,10 +246,12 @@ def plan_spectrum(table, *, mask="tube", tube_diameter_px=None, pad=2, normalize
                   axis="vertical", axis_angle="auto", class_average_angles=None,
                   interpolation="sinc", mask_margin_px=None, ctf_correction="none",
                   wiener_constant=0.1, raster="auto", workers=None, batch_size=32,
-                  show_progress=None, cache=None):
+                  show_progress=None, cache=None, client=None):
     """Check the settings, measure the axis angles and the camera raster: the run's plan.
 
-    Parameters as :func:`averaged_power_spectrum`.
+    Parameters as :func:`averaged_power_spectrum`; with a Dask ``client`` the
+    camera-raster measurement runs on the cluster (the axis angles, on at
+    most :data:`AXIS_SAMPLE` segments per class, here).
 
     Returns
     -------
@@ -264,7 +267,7 @@ def plan_spectrum(table, *, mask="tube", tube_diameter_px=None, pad=2, normalize
               for native in classes}
     raster_plan = plan_raster(table, raster, cache=cache,
                               frame_angles_deg=_frame_angles(table, members, angles),
-                              workers=workers, show_progress=show_progress)
+                              workers=workers, show_progress=show_progress, client=client)
     return SpectrumPlan(table=table, settings=settings, angles=angles,
                         raster_plan=raster_plan, notes=notes, batch_size=batch_size,
                         normalize=normalize, axis=axis, wiener_constant=wiener_constant)
