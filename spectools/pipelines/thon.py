@@ -316,6 +316,7 @@ def run_thon(inputs, outdir, options: ThonOptions = ThonOptions(), *,
     fits = {}
     bar = progress(len(inputs), "micrographs", show_progress)
     givens = [_ctf_for(path, options, ctfs, table) for path in inputs]
+    engine = distributed.engine_record(client) if client is not None else None
     measured = _measured(inputs, [options.fits(given is not None) for given, _ in givens],
                          options, references, client)
     with OutputSet(read) as outputs:
@@ -325,7 +326,7 @@ def run_thon(inputs, outdir, options: ThonOptions = ThonOptions(), *,
                 result.notes.append(_fit_note(options, given))
                 fits[path.name] = fit
             content, panel = _write_one(outputs, outdir, path, result, options,
-                                        given, fit, files, front_end, context)
+                                        given, fit, files, front_end, context, engine)
             if fit is not None:
                 fitted.append(MicrographCtf(
                     micrograph=str(path), pixel_size_a=result.pixel_size_a, shape=shape,
@@ -497,7 +498,8 @@ def _ctf_for(path, options, ctfs, table):
     return options.ctf(), []
 
 
-def _write_one(outputs, outdir, path, result, options, given, fit, files, front_end, context):
+def _write_one(outputs, outdir, path, result, options, given, fit, files, front_end, context,
+               engine=None):
     """Write one input's spectrum, profile, picture and sidecar; return the sidecar and panel."""
     target = options.target_apix
     if target_beyond_nyquist(result.pixel_size_a, target):
@@ -538,6 +540,8 @@ def _write_one(outputs, outdir, path, result, options, given, fit, files, front_
         results["ctf_given"] = given.as_dict()
     results.update({"ctf_zeros_per_angstrom": list(map(float, profile["zeros"])),
                     "layout": LAYOUT})
+    if engine is not None:
+        results["engine"] = engine
     content = sidecar("thon", options, input=path, front_end=front_end, context=context,
                       results=results, notes=result.notes,
                       files=[f for f in files if f.startswith(str(stem))] + [str(json_path)])

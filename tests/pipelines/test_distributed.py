@@ -124,7 +124,8 @@ def test_thon_on_dask_equals_local(client, tmp_path):
     options = ThonOptions(pixel_size_a=1.0, tile=128, defocus_u_a=15000.0, workers=1)
     run_thon(mics, tmp_path / "local", options)
     done = run_thon(mics, tmp_path / "dask", options, client=client)
-    assert len(done.sidecars) == 3
+    assert len(done.sidecars) == 3 and done.sidecars[0]["engine"]["workers"] == 2
+    assert "engine" not in json.loads((tmp_path / "local" / "a.json").read_text())
     for name in ("a", "b", "c"):
         expected, psize = read_mrc(tmp_path / "local" / f"{name}_ps.mrc")
         found, found_psize = read_mrc(tmp_path / "dask" / f"{name}_ps.mrc")
