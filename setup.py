@@ -60,6 +60,8 @@ setup(
         "fftw": ["pyfftw>=0.13"],
         # LZW-compressed TIFF and EER movies; versions before 2026.3 support numpy 1.26.
         "movies": ["imagecodecs"],
+        # Beyond one machine: --dask ADDRESS / client= (spectools/pipelines/distributed.py).
+        "dask": ["distributed>=2023.1"],
         "scipion": ["scipion-pyworkflow>=3.11", "scipion-em>=3.11", "emtable"],
         # Scipion's own RELION import, used by the plugin's tests (no RELION binary needed).
         "scipion-test": ["scipion-em-relion"],

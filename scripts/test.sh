@@ -8,14 +8,14 @@ source "$(dirname "$0")/venv.sh"
 cd "$REPO"
 
 echo "== setting up .venv/current (numpy 2.x)" >&2
-make_venv .venv/current test,movies,fftw "numpy>=2"
+make_venv .venv/current test,movies,fftw,dask "numpy>=2"
 echo "== setting up .venv/scipion-pins (numpy 1.26.1, scipy 1.10, mrcfile 1.4.3)" >&2
-make_venv .venv/scipion-pins test,movies,fftw "numpy==1.26.1" "scipy==1.10.0" "mrcfile==1.4.3" "matplotlib==3.8.1" "pandas<3"
+make_venv .venv/scipion-pins test,movies,fftw,dask "numpy==1.26.1" "scipy==1.10.0" "mrcfile==1.4.3" "matplotlib==3.8.1" "pandas<3"
 echo "== setting up .venv/scipion (scipion-pyworkflow, scipion-em, scipion-em-relion)" >&2
 ensure_tkinter
 # Scipion pins numpy 1.26.1 and tifffile 2023.9.26 itself; that tifffile cannot decode EER
 # with imagecodecs >= 2025.11 (keyword renamed), hence the imagecodecs pin.
-make_venv .venv/scipion test,movies,fftw,scipion,scipion-test "pandas<3" "imagecodecs<2025.11"
+make_venv .venv/scipion test,movies,fftw,dask,scipion,scipion-test "pandas<3" "imagecodecs<2025.11"
 
 status=0
 for env in current scipion-pins scipion; do

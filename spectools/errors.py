@@ -59,6 +59,10 @@ class SpectoolsError(Exception):
         self.hint = hint
         super().__init__(self.render(python_hint))
 
+    def __reduce__(self):
+        # Keeps path and hint when the error crosses processes (a Dask worker's task).
+        return _rebuilt_error, (self.reason, self.path, self.hint)
+
     def render(self, render_hint: Callable[[Hint], str] = python_hint) -> str:
         """The one-line message, with the hint rendered by ``render_hint``.
 
@@ -72,6 +76,10 @@ class SpectoolsError(Exception):
     def with_path(self, path):
         """The same error about another file (e.g. the output the user named)."""
         return SpectoolsError(self.reason, path, hint=self.hint)
+
+
+def _rebuilt_error(reason, path, hint):
+    return SpectoolsError(reason, path, hint=hint)
 
 
 def shown(value):

@@ -1,16 +1,22 @@
 """Averaged power spectrum of aligned helical segments (``spectools avgps`` in Scipion)."""
 import dataclasses
 import os
+import pickle
+import shutil
 
 import numpy as np
 
 import pyworkflow.protocol.params as params
 from pwem.constants import ALIGN_2D, ALIGN_PROJ
 from pwem.objects import Image, SetOfImages
+from pyworkflow.protocol.constants import STEPS_PARALLEL
 
+from spectools.io.atomic import atomic_output
 from spectools.io.stacks import open_stack
-from spectools.pipelines.avgps import OPTIONS, AvgpsOptions, methods_text, run_avgps
+from spectools.pipelines.avgps import (OPTIONS, AvgpsOptions, finish_avgps, methods_text,
+                                       plan_avgps)
 from spectools.pipelines.inputs import SELECT_OPTIONS
+from spectools.pipelines.spectrum_average import ClassSums, add_class_sums, spectrum_sums
 from spectools.pipelines.workers import available_cpus
 
 from ..constants import AVGPS_CLASSES, AVGPS_OUTPUT, AVGPS_PNG, AVGPS_SIDECAR
@@ -50,6 +56,8 @@ class SpectoolsProtAveragedSpectrum(SpectoolsProtocol):
     _vocabulary = OPTIONS
     #: Helical diffraction (the layer lines and their Bessel maxima); the exact rotation.
     _references = ["Cochran1952", "DeRosier1970", "Unser1995"]
+    #: The spectra of groups of stack files are separate steps (see _insertAllSteps).
+    stepsExecutionMode = STEPS_PARALLEL
 
     # --------------------------- DEFINE param functions ----------------------
     def _defineParams(self, form):
@@ -103,9 +111,24 @@ class SpectoolsProtAveragedSpectrum(SpectoolsProtocol):
 
     # --------------------------- INSERT steps functions ----------------------
     def _insertAllSteps(self):
-        # threads are read in the step: changing them does not invalidate a finished run
-        self._insertFunctionStep(self.spectrumStep, self._parameters())
-        self._insertFunctionStep(self.createOutputStep)
+        """Plan; the spectra of groups of stack files (one step each); their sum; the outputs.
+
+        With N threads Scipion runs up to N - 1 steps at a time (through a
+        queue with "Use a queue engine?", on the node it was given); the
+        groups are as many (one with fewer than 3 threads).  Every step gets
+        the parameters, so that a changed one redoes them all in Continue mode.
+        """
+        parameters = self._parameters()
+        parts = self._spectrum_parts()
+        plan = self._insertFunctionStep(self.planStep, parameters, parts, prerequisites=[])
+        sums = [self._insertFunctionStep(self.partStep, parameters, part, parts,
+                                         prerequisites=[plan]) for part in range(parts)]
+        total = self._insertFunctionStep(self.spectrumStep, parameters, parts,
+                                         prerequisites=sums)
+        self._insertFunctionStep(self.createOutputStep, prerequisites=[total])
+
+    def _spectrum_parts(self):
+        return 1 if self.threads() < 3 else self.parallel_steps()
 
     def _parameters(self):
         options = self._options()
@@ -119,17 +142,52 @@ class SpectoolsProtAveragedSpectrum(SpectoolsProtocol):
                                  **fixed)
 
     # --------------------------- STEPS functions -----------------------------
-    def spectrumStep(self, parameters):
-        """Read the input, then the spectools job; writes extra/avgps.*."""
+    def planStep(self, parameters, parts):
+        """Read the input; check it, measure axis angles and camera raster (the job's plan)."""
         obj = self.inputSet.get()
         classes = parameters["classes"]
         table = table_from_set(obj, class_ids=parse_class_list(classes) if classes else None,
                                form=parameters["matrix_form"], source=self.input_name())
         averages = self._class_averages(obj) if parameters["class_averages"] else None
-        done = self.run_job(run_avgps, table, self._getExtraPath(AVGPS_OUTPUT),
+        plan = self.run_job(plan_avgps, table, self._getExtraPath(AVGPS_OUTPUT),
                             self._options(workers=self.threads()), class_averages=averages,
-                            front_end="scipion", context=self.context(), show_progress=False)
+                            show_progress=False)
+        self._dump(plan, PLAN_FILE)
+        self.info(f"{len(plan.spectrum.table)} segments in {parts} "
+                  f"{'group' if parts == 1 else 'groups'} of stack files")
+
+    def partStep(self, parameters, part, parts):
+        """The spectra of one group of stack files, summed per class."""
+        plan = self._load(PLAN_FILE)
+        rows = _group_rows(plan.spectrum, part, parts)
+        sums = self.run_job(spectrum_sums, plan.spectrum, rows,
+                            workers=self.step_threads(parts))
+        self._dump(sums, PART_FILE % part)
+        self.info(f"group {part + 1} of {parts}: {len(rows)} segments")
+
+    def spectrumStep(self, parameters, parts):
+        """The groups' sums added; the spectra and every output written to extra/avgps.*."""
+        plan = self._load(PLAN_FILE)
+        total = ClassSums()
+        for part in range(parts):
+            add_class_sums(total, self._load(PART_FILE % part))
+        done = self.run_job(finish_avgps, plan, total, front_end="scipion",
+                            context=self.context())
         self.log_lines(done.report_lines())
+        shutil.rmtree(self._getExtraPath(STEPS_FOLDER), ignore_errors=True)
+
+    def _dump(self, value, name):
+        """Pickle what one step hands to the next, atomically.
+
+        In the run's folder, not its tmp folder: with a queue that submits
+        every step as a job, steps may run on nodes whose scratch differs.
+        """
+        with atomic_output(self._getExtraPath(STEPS_FOLDER, name)) as fh:
+            pickle.dump(value, fh, protocol=pickle.HIGHEST_PROTOCOL)
+
+    def _load(self, name):
+        with open(self._getExtraPath(STEPS_FOLDER, name), "rb") as fh:
+            return pickle.load(fh)
 
     def createOutputStep(self):
         info = self.read_sidecar(AVGPS_SIDECAR)
@@ -279,6 +337,19 @@ class SpectoolsProtAveragedSpectrum(SpectoolsProtocol):
                 return None
             out[cls.getObjId()] = np.asarray(stack[image_index(index)], np.float32)
         return out or None
+
+
+#: Files the steps hand on (removed once the spectra are written), in extra/.
+STEPS_FOLDER = "avgps_steps"
+PLAN_FILE = "avgps_plan.pickle"
+PART_FILE = "avgps_part%03d.pickle"
+
+
+def _group_rows(spectrum, part, parts):
+    """Rows of the ``part``-th of ``parts`` groups of whole stack files (may be empty)."""
+    n = len(spectrum.table)
+    groups = spectrum.parts(max(1, -(-n // parts)))[part::parts]
+    return np.concatenate(groups) if groups else np.zeros(0, np.int64)
 
 
 #: Help of the overlay line (the command line takes the same values as one text).

@@ -14,6 +14,7 @@ import json
 import os
 
 import pyworkflow.protocol.params as params
+import tqdm
 from pwem.protocols import EMProtocol
 from pyworkflow.protocol import Protocol
 
@@ -21,6 +22,11 @@ from spectools.errors import SpectoolsError
 from spectools.pipelines.options import label_hint
 
 from ..constants import PLUGIN_LABEL, UNIT_SUFFIXES
+
+# Scipion's parallel step executor joins every thread of the run before it ends; tqdm's
+# monitor thread (started by the first progress bar anyone draws) never ends, and the run
+# would hang after its last step.  Without it tqdm only refreshes bars on updates.
+tqdm.tqdm.monitor_interval = 0
 from ..convert import (MATRIX_FORM_LABELS, MATRIX_FORM_PARAM_LABEL, MATRIX_FORMS, PWEM,
                        legacy_form_warning, missing_image_files)
 
@@ -141,6 +147,20 @@ class SpectoolsProtocol(PluginLabel, EMProtocol):
         """Threads the user gave the run (at least 1)."""
         value = self.numberOfThreads.get() if hasattr(self, "numberOfThreads") else 1
         return max(1, int(value or 1))
+
+    def step_threads(self, parallel_steps):
+        """Threads for each of ``parallel_steps`` steps that may run at once.
+
+        Scipion's parallel step executor keeps one of the run's threads for
+        itself and runs up to ``threads - 1`` steps at a time; the run's
+        threads are shared among the steps that run together.
+        """
+        at_once = max(1, min(parallel_steps, self.threads() - 1))
+        return max(1, self.threads() // at_once)
+
+    def parallel_steps(self):
+        """How many steps Scipion's executor can run at once for this run (threads - 1)."""
+        return max(1, self.threads() - 1)
 
     def run_job(self, job, *args, **kwargs):
         """Run a spectools job; its errors become one line in this form's terms.

@@ -6,6 +6,7 @@ from collections import Counter
 from pathlib import Path
 
 import pyworkflow.protocol.params as params
+from pyworkflow.protocol.constants import STEPS_PARALLEL
 from pwem.objects import CTFModel, Image, SetOfCTF, SetOfImages
 
 from spectools import __version__
@@ -50,6 +51,8 @@ class SpectoolsProtThonRings(SpectoolsProtocol):
     the CTF model and its zeros), NAME_profile.csv and NAME.json.
     """
     _label = "Thon rings"
+    #: One step per micrograph, run side by side by Scipion's parallel executor.
+    stepsExecutionMode = STEPS_PARALLEL
     _possibleOutputs = {"outputSpectra": SetOfImages, "outputCTF": SetOfCTF}
     _inputName = "inputMicrographs"
     _vocabulary = OPTIONS
@@ -92,11 +95,14 @@ class SpectoolsProtThonRings(SpectoolsProtocol):
     # --------------------------- INSERT steps functions ----------------------
     def _insertAllSteps(self):
         ctfs = self._ctfs()
+        steps = []
         for mic_id, path, outdir, name in self._jobs():
             ctf = ctfs.get(name) or ctfs.get(mic_id)
-            self._insertFunctionStep(self.spectrumStep, mic_id, path, outdir,
-                                     self._parameters(), ctf.as_dict() if ctf else None)
-        self._insertFunctionStep(self.createOutputStep)
+            steps.append(self._insertFunctionStep(self.spectrumStep, mic_id, path, outdir,
+                                                  self._parameters(),
+                                                  ctf.as_dict() if ctf else None,
+                                                  prerequisites=[]))
+        self._insertFunctionStep(self.createOutputStep, prerequisites=steps)
 
     def _jobs(self):
         """(id, file, output folder, name) per micrograph; own folders if names clash."""
@@ -170,7 +176,8 @@ class SpectoolsProtThonRings(SpectoolsProtocol):
     def spectrumStep(self, mic_id, path, outdir, parameters, ctf):
         """One micrograph or movie through the spectools Thon-ring job."""
         os.makedirs(outdir, exist_ok=True)
-        options = ThonOptions(**parameters, workers=self.threads())
+        options = ThonOptions(**parameters,
+                              workers=self.step_threads(self.inputMicrographs.get().getSize()))
         ctfs = {str(path): CTF(**ctf)} if ctf else None
         done = self.run_job(run_thon, [path], outdir, options, ctfs=ctfs, front_end="scipion",
                             context=self.context(), show_progress=False)

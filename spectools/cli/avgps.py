@@ -3,8 +3,8 @@ import argparse
 
 from ..pipelines.avgps import OPTIONS, AvgpsOptions, run_avgps
 from ..pipelines.inputs import READ_OPTIONS, SELECT_OPTIONS, input_files, read_input, select
-from .common import (add_options, add_reading_options, add_selection_options, context,
-                     options_from_args, read_options, select_options)
+from .common import (add_dask_option, add_options, add_reading_options, add_selection_options,
+                     context, dask_client, options_from_args, read_options, select_options)
 
 HELP = "averaged power spectrum of aligned helical segments, per class and combined"
 DESCRIPTION = HELP + """.
@@ -45,6 +45,7 @@ def add_parser(subparsers):
         help="class averages (cryoSPARC *_class_averages.mrc, RELION *_classes.mrcs): measure "
              "the axis angles on them and check the alignment convention against them")
     add_options(parser, OPTIONS, ["skip_missing", "workers"])
+    add_dask_option(parser)
     add_reading_options(parser)
     add_selection_options(parser)
     parser.set_defaults(run=run, vocabulary={**OPTIONS, **READ_OPTIONS, **SELECT_OPTIONS})
@@ -56,9 +57,10 @@ def run(args):
     table = read_input(args.input, reading)
     protect = input_files(args.input, reading, table)
     table = select(table, select_options(args))
-    done = run_avgps(table, args.output, options_from_args(AvgpsOptions, args, OPTIONS),
-                     class_averages=args.class_averages,
-                     protect=protect, front_end="cli",
-                     context=context(args))
+    with dask_client(args) as client:
+        done = run_avgps(table, args.output, options_from_args(AvgpsOptions, args, OPTIONS),
+                         class_averages=args.class_averages,
+                         protect=protect, front_end="cli",
+                         context=context(args), client=client)
     print("\n".join(done.report_lines()))
     return 0

@@ -9,7 +9,9 @@ reading and selection options, so a user learns them once.
 from __future__ import annotations
 
 import argparse
+import contextlib
 
+from ..pipelines.distributed import DASK_HELP, connect, scheduler_address
 from ..pipelines.inputs import (OPTICS_OPTIONS, READ_OPTIONS, SELECT_OPTIONS, OpticsOptions,
                                 ReadOptions, SelectOptions)
 
@@ -108,3 +110,22 @@ def context(args):
     """What the sidecar records of a command-line run: the command line itself."""
     return {"argv": list(getattr(args, "argv", []) or [])}
 
+
+
+def add_dask_option(parser):
+    """``--dask ADDRESS``: run the job's tasks on a Dask cluster."""
+    parser.add_argument("--dask", metavar="ADDRESS", default=None, help=DASK_HELP)
+
+
+@contextlib.contextmanager
+def dask_client(args):
+    """A client of the scheduler named by ``--dask`` or the environment; None for a local run."""
+    address = scheduler_address(getattr(args, "dask", None))
+    if address is None:
+        yield None
+        return
+    client = connect(address)
+    try:
+        yield client
+    finally:
+        client.close()

@@ -2,9 +2,9 @@
 from ..pipelines.aligned_stack import OPTIONS, StackOptions, run_stack
 from ..pipelines.inputs import (OPTICS_OPTIONS, READ_OPTIONS, SELECT_OPTIONS, input_files,
                                 read_input, select)
-from .common import (add_optics_options, add_options, add_reading_options,
-                     add_selection_options, context, optics_options, options_from_args,
-                     read_options, select_options)
+from .common import (add_dask_option, add_optics_options, add_options, add_reading_options,
+                     add_selection_options, context, dask_client, optics_options,
+                     options_from_args, read_options, select_options)
 
 HELP = "write an aligned stack: each particle rotated and shifted into its class frame"
 DESCRIPTION = HELP + """.
@@ -35,6 +35,7 @@ def add_parser(subparsers):
     add_reading_options(parser)
     add_selection_options(parser)
     add_optics_options(parser)
+    add_dask_option(parser)
     parser.set_defaults(run=run, vocabulary={**OPTIONS, **READ_OPTIONS, **SELECT_OPTIONS,
                                              **OPTICS_OPTIONS})
     return parser
@@ -45,9 +46,10 @@ def run(args):
     table = read_input(args.input, reading)
     protect = input_files(args.input, reading, table)
     table = select(table, select_options(args))
-    summary = run_stack(table, args.output, options_from_args(StackOptions, args, OPTIONS),
-                        optics=optics_options(args), protect=protect,
-                        front_end="cli", context=context(args))
+    with dask_client(args) as client:
+        summary = run_stack(table, args.output, options_from_args(StackOptions, args, OPTIONS),
+                            optics=optics_options(args), protect=protect,
+                            front_end="cli", context=context(args), client=client)
     print(f"wrote {summary['particles']} aligned particles "
           f"({summary['segments_per_second']:.0f} segments/s):")
     for path in summary["files"]:

@@ -2,7 +2,7 @@
 import argparse
 
 from ..pipelines.thon import OPTIONS, ThonOptions, run_thon
-from .common import add_options, context, options_from_args
+from .common import add_dask_option, add_options, context, dask_client, options_from_args
 
 HELP = ("Thon-ring power spectra of micrographs and movies (MRC, TIFF, EER, PNG, JPEG), "
         "with the CTF estimated when not given")
@@ -58,12 +58,14 @@ def add_parser(subparsers):
     add_options(parser.add_argument_group("CTF estimation"), OPTIONS,
                 ["fit_ctf", "phase_plate", "min_defocus_a", "max_defocus_a", "ctf_out"])
     add_options(parser, OPTIONS, ["workers"])
+    add_dask_option(parser)
     parser.set_defaults(run=run, vocabulary=OPTIONS)
     return parser
 
 
 def run(args):
-    done = run_thon(args.inputs, args.output, options_from_args(ThonOptions, args, OPTIONS),
-                    front_end="cli", context=context(args))
+    with dask_client(args) as client:
+        done = run_thon(args.inputs, args.output, options_from_args(ThonOptions, args, OPTIONS),
+                        front_end="cli", context=context(args), client=client)
     print("\n".join(done.report_lines()))
     return 0

@@ -18,6 +18,7 @@ in the same convention as the input (``conventions/model.md``):
 from __future__ import annotations
 
 import dataclasses
+import functools
 import time
 from pathlib import Path
 from typing import Optional
@@ -35,7 +36,9 @@ from ..io.stacks import StackCache
 from ..ops.geometry import rotate_xy, transformed_direction
 from ..ops.resample import FILLS, INTERPOLATIONS, align_images, resize_box
 from ..particles import ParticleTable, class_populations
+from . import distributed
 from .batches import batch_rows, ordered_map, progress
+from .distributed import engine_record
 from .inputs import SKIP_MISSING, OpticsOptions, checked_table, fill_optics, referenced_stacks
 from .limits import stack_batch_size
 from .options import Option, vocabulary
@@ -45,6 +48,9 @@ from .sidecar import sidecar, write_sidecar
 from .workers import WORKERS, available_cpus
 
 AXES = {"horizontal": 0, "vertical": 90}
+#: Aligned images one Dask task returns at most (bytes), and all the results in flight.
+TASK_BYTES = 64 * 2**20
+CLIENT_BYTES = 1024 * 2**20
 METADATA = {"star": ("relion", ".star"), "cs": ("cryosparc", ".cs"), "doc": ("spider", "_doc")}
 
 
@@ -145,7 +151,8 @@ OPTIONS = vocabulary(
 
 def run_stack(table: ParticleTable, output, options: StackOptions = StackOptions(), *,
               optics: OpticsOptions = OpticsOptions(), protect=(), front_end: str = "api",
-              context: Optional[dict] = None, show_progress: Optional[bool] = None) -> dict:
+              context: Optional[dict] = None, show_progress: Optional[bool] = None,
+              client=None) -> dict:
     """The aligned-stack job: check the particles, write the stack(s) and their metadata.
 
     Parameters
@@ -163,6 +170,9 @@ def run_stack(table: ParticleTable, output, options: StackOptions = StackOptions
         pairs; the metadata file and the stacks of ``table`` always are).
     front_end, context
         Recorded in the sidecar.
+    client : distributed.Client, optional
+        Align the images on this Dask cluster; the stacks are written here,
+        bit for bit as without it.
 
     Returns
     -------
@@ -182,13 +192,14 @@ def run_stack(table: ParticleTable, output, options: StackOptions = StackOptions
                f"{len(table)} aligned {out_box}-px images")
     summary = write_aligned_stack(table, output, options, batch_size=batch_size, inputs=inputs,
                                   front_end=front_end, context=context,
-                                  show_progress=show_progress)
+                                  show_progress=show_progress, client=client)
     summary["notes"] = notes + summary["notes"]
     return summary
 
 
 def write_aligned_stack(table, output, options=StackOptions(), *, batch_size=32,
-                        show_progress=None, front_end="api", context=None, inputs=()):
+                        show_progress=None, front_end="api", context=None, inputs=(),
+                        client=None):
     """Write the aligned stack(s) of checked particles with their metadata and a JSON sidecar.
 
     Parameters
@@ -205,6 +216,8 @@ def write_aligned_stack(table, output, options=StackOptions(), *, batch_size=32,
         Progress bar; default when stderr is a terminal.
     inputs : iterable
         Files no output may replace (see :class:`~spectools.io.atomic.OutputSet`).
+    client : distributed.Client, optional
+        Align on this Dask cluster, runs of consecutive batches per task.
 
     Returns
     -------
@@ -219,7 +232,7 @@ def write_aligned_stack(table, output, options=StackOptions(), *, batch_size=32,
     rng = np.random.default_rng(options.seed)
     cache = StackCache()
     raster = plan_raster(table, options.raster, cache=cache, workers=options.workers,
-                         show_progress=show_progress)
+                         show_progress=show_progress, client=client)
     notes = notes + raster.notes
     files = []
     bar = progress(len(table), "aligning", show_progress)
@@ -233,7 +246,7 @@ def write_aligned_stack(table, output, options=StackOptions(), *, batch_size=32,
                                    stack_path.suffix.lower() == ".spi")
             with writer:
                 for images in _aligned_batches(sub, options, out_box, cache, rng, batch_size,
-                                               _sub_plan(raster, rows)):
+                                               raster.take(rows), client):
                     writer.write(images)
                     bar.update(len(images))
             files.extend(written)
@@ -242,6 +255,8 @@ def write_aligned_stack(table, output, options=StackOptions(), *, batch_size=32,
         files.append(str(sidecar_path))
         summary = _summary(table, options, out_box, seconds, notes, files, front_end, context,
                            raster.report)
+        if client is not None:
+            summary["engine"] = engine_record(client)
         with open(outputs.path(sidecar_path), "w") as fh:
             write_sidecar(fh, summary)
     bar.close()
@@ -307,21 +322,48 @@ def _stack_writer(tmp, sub, out_box, float16, spider):
                           label=f"spectools {__version__} aligned stack")
 
 
-def _sub_plan(raster, rows):
-    """The raster plan of the rows of one output stack."""
-    return dataclasses.replace(raster, columns=raster.columns[rows], rows=raster.rows[rows])
-
-
-def _aligned_batches(sub, options, out_box, cache, rng, batch_size, raster):
+def _aligned_batches(sub, options, out_box, cache, rng, batch_size, raster, client=None):
     """The aligned images of ``sub`` in order, batch by batch, on ``options.workers`` threads.
 
-    Each batch: read, raster correction, align, crop or pad.
+    Each batch: read, raster correction, align, crop or pad.  With a Dask
+    ``client``, runs of consecutive batches (the same batches and seeds)
+    are tasks on the cluster, so the images are the same bit for bit.
     """
     batches = batch_rows(len(sub), batch_size)
     seeds = rng.integers(2**63, size=len(batches))  # drawn here: threads share no rng
+    if client is not None:
+        return _aligned_on_cluster(client, sub, batches, seeds, options, out_box, raster)
     jobs = [(rows, seed, sub, options, out_box, cache, raster)
             for rows, seed in zip(batches, seeds)]
     return ordered_map(_align_batch, jobs, options.workers)
+
+
+def _aligned_on_cluster(client, sub, batches, seeds, options, out_box, raster):
+    """The aligned images of ``sub`` from tasks of consecutive batches, in order."""
+    image_bytes = 4 * out_box ** 2
+    per_task = max(1, min(distributed.segments_per_task(len(sub), client),
+                          TASK_BYTES // image_bytes) // len(batches[0]))
+    parts = []
+    for first in range(0, len(batches), per_task):
+        chunk = batches[first:first + per_task]
+        rows = np.concatenate(chunk)
+        local = [part - rows[0] for part in chunk]  # runs are consecutive rows
+        parts.append((sub.take(rows), local, seeds[first:first + per_task], raster.take(rows)))
+    window = max(2, min(distributed.in_flight(client),
+                        CLIENT_BYTES // (image_bytes * per_task * len(batches[0]))))
+    return distributed.ordered_results(client, functools.partial(
+        _align_task, options=options, out_box=out_box), parts, window=window)
+
+
+def _align_task(part, *, options, out_box):
+    """One task: the batches of a run of consecutive rows, aligned, as one array."""
+    sub, batches, seeds, raster = part
+    cache = StackCache()
+    try:
+        return np.concatenate([_align_batch((rows, seed, sub, options, out_box, cache, raster))
+                               for rows, seed in zip(batches, seeds)])
+    finally:
+        cache.close()
 
 
 def _align_batch(job):

@@ -46,7 +46,10 @@ from .parsing import (parse_axis_angle, parse_overlay, parse_positive_float, par
 from .selfcheck import class_average_correlations, summarize_check
 from .sidecar import sidecar, write_sidecar
 from .raster import RASTER_HELP, RASTER_MODES
-from .spectrum_average import CTF_CORRECTIONS, averaged_power_spectrum
+from .distributed import engine_record
+from .batches import progress
+from .spectrum_average import (CTF_CORRECTIONS, SpectrumPlan, class_sums_on_cluster,
+                               finish_spectrum, plan_spectrum, spectrum_sums)
 from .workers import WORKERS, available_cpus
 
 #: Helical axis of the output spectrum.
@@ -193,7 +196,8 @@ class AvgpsRun:
 
 def run_avgps(table: ParticleTable, output, options: AvgpsOptions = AvgpsOptions(), *,
               class_averages=None, protect=(), front_end: str = "api",
-              context: Optional[dict] = None, show_progress: Optional[bool] = None) -> AvgpsRun:
+              context: Optional[dict] = None, show_progress: Optional[bool] = None,
+              client=None) -> AvgpsRun:
     """The averaged-spectrum job: check, compute, write.
 
     Parameters
@@ -218,6 +222,9 @@ def run_avgps(table: ParticleTable, output, options: AvgpsOptions = AvgpsOptions
         Recorded in the sidecar (e.g. the command line).
     show_progress : bool, optional
         Progress bar; default when stderr is a terminal.
+    client : distributed.Client, optional
+        Compute the spectra on this Dask cluster (one task per group of
+        stack files); the outputs are written here, as without it.
 
     Returns
     -------
@@ -228,6 +235,44 @@ def run_avgps(table: ParticleTable, output, options: AvgpsOptions = AvgpsOptions
     SpectoolsError
         Bad input, unknown pixel size, a tube wider than the box, class
         averages of another size...
+    """
+    plan = plan_avgps(table, output, options, class_averages=class_averages, protect=protect,
+                      show_progress=show_progress, client=client)
+    bar = progress(len(plan.spectrum.table), "power spectra", show_progress)
+    if client is None:
+        total = spectrum_sums(plan.spectrum, workers=options.workers, bar=bar)
+    else:
+        total = class_sums_on_cluster(client, plan.spectrum, bar)
+    bar.close()
+    extra = {"engine": engine_record(client)} if client is not None else {}
+    return finish_avgps(plan, total, front_end=front_end, context=context, extra=extra)
+
+
+@dataclasses.dataclass
+class AvgpsPlan:
+    """The averaged-spectrum job between its checks and its spectra (:func:`plan_avgps`).
+
+    Sum the spectra of any parts of ``spectrum`` (e.g. one Scipion step per
+    group of stacks: :meth:`SpectrumPlan.parts`,
+    :func:`~spectools.pipelines.spectrum_average.spectrum_sums`), add them
+    (:func:`~spectools.pipelines.spectrum_average.add_class_sums`), and
+    :func:`finish_avgps` writes the outputs.  It pickles.
+    """
+
+    output: Path
+    options: AvgpsOptions
+    spectrum: SpectrumPlan
+    inputs: list
+    notes: list
+    extra: dict
+
+
+def plan_avgps(table, output, options=AvgpsOptions(), *, class_averages=None, protect=(),
+               show_progress=None, client=None) -> AvgpsPlan:
+    """Check inputs and outputs, measure the axis angles and the raster: the plan of a run.
+
+    Parameters and errors as :func:`run_avgps` (the ``client``, when given,
+    measures the camera raster).
     """
     output = Path(output)
     if output.suffix.lower() not in (".mrc", ".map"):
@@ -241,8 +286,7 @@ def run_avgps(table: ParticleTable, output, options: AvgpsOptions = AvgpsOptions
     check_outputs(planned_outputs(output, options, classes), inputs)
     batch_size = avgps_batch_size(box, options.pad, len(classes), options.workers,
                                   options.png or options.profile)
-    pixel_size_a = table.pixel_size_a
-    diameter_px, tube_note = tube_diameter_px(options, box, pixel_size_a)
+    diameter_px, tube_note = tube_diameter_px(options, box, table.pixel_size_a)
     notes += tube_note
     averages = _class_averages(class_averages, table, box)
     check, class_angles = alignment_check(table, averages, options.axis_angle)
@@ -250,21 +294,32 @@ def run_avgps(table: ParticleTable, output, options: AvgpsOptions = AvgpsOptions
         notes.append(f"alignment check: {check['verdict']}")
     grid = angle_grid(table.data["psi_deg"].to_numpy(float))
     notes += psi_grid_notes(grid)
-    result = averaged_power_spectrum(
+    spectrum = plan_spectrum(
         table, mask=options.mask, tube_diameter_px=diameter_px, pad=options.pad,
         normalize=options.normalize, axis=options.axis, axis_angle=options.axis_angle,
         class_average_angles=class_angles, interpolation=options.interpolation,
         ctf_correction=options.ctf_correction, wiener_constant=options.wiener_constant,
         raster=options.raster, workers=options.workers, batch_size=batch_size,
-        show_progress=show_progress)
-    overlay = overlay_lines(options.overlay, pixel_size_a)
+        show_progress=show_progress, client=client)
     extra = {"alignment_check": check} if check else {}
     extra["psi_grid"] = grid
-    extra["camera_raster"] = result.raster
-    files, content = write_outputs(result, output, table=table, options=options,
-                                   overlay=overlay, extra=extra, front_end=front_end,
-                                   context=context, notes=notes + result.notes, inputs=inputs)
-    return AvgpsRun(result=result, files=files, notes=notes + result.notes, sidecar=content)
+    return AvgpsPlan(output=output, options=options, spectrum=spectrum, inputs=inputs,
+                     notes=notes, extra=extra)
+
+
+def finish_avgps(plan: AvgpsPlan, total, *, front_end="api", context=None,
+                 extra=None) -> AvgpsRun:
+    """The spectra from the sums of all segments (a ``ClassSums``), written with the sidecar."""
+    result = finish_spectrum(plan.spectrum, total)
+    options = plan.options
+    overlay = overlay_lines(options.overlay, plan.spectrum.table.pixel_size_a)
+    extra = {**plan.extra, "camera_raster": result.raster, **(extra or {})}
+    notes = plan.notes + result.notes
+    files, content = write_outputs(result, plan.output, table=plan.spectrum.table,
+                                   options=options, overlay=overlay, extra=extra,
+                                   front_end=front_end, context=context, notes=notes,
+                                   inputs=plan.inputs)
+    return AvgpsRun(result=result, files=files, notes=notes, sidecar=content)
 
 
 def psi_grid_notes(grid):

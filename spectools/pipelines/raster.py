@@ -18,6 +18,8 @@ import dataclasses
 import numpy as np
 
 from ..ops.raster import AXES, BAND, raster_line_power, suppress_raster_lines
+from ..io.stacks import StackCache
+from . import distributed
 from .batches import batch_rows, ordered_map, progress, read_batch
 
 #: What can be done about camera-raster lines.
@@ -72,9 +74,14 @@ class RasterPlan:
     def active(self):
         return bool(self.columns.any() or self.rows.any())
 
+    def take(self, rows):
+        """The plan of the table's ``rows`` (e.g. one output stack, one task); no report."""
+        return dataclasses.replace(self, columns=self.columns[rows], rows=self.rows[rows],
+                                   report=None, notes=[])
+
 
 def plan_raster(table, mode="auto", *, cache, frame_angles_deg=None, workers=1,
-                show_progress=None):
+                show_progress=None, client=None):
     """Measure the raster lines of every segment (unless ``off``) and decide where to remove them.
 
     Parameters
@@ -91,6 +98,8 @@ def plan_raster(table, mode="auto", *, cache, frame_angles_deg=None, workers=1,
         measurement (a table of already aligned segments is never taken for
         raster).
     workers : int
+    client : distributed.Client, optional
+        Measure on this Dask cluster (tasks of whole stacks' sampled segments).
 
     Returns
     -------
@@ -108,7 +117,7 @@ def plan_raster(table, mode="auto", *, cache, frame_angles_deg=None, workers=1,
     names, group_of = np.unique(keys, return_inverse=True)
     measured = _sample(group_of, off_axis)
     power = np.zeros((n, 2, 2))
-    power[measured] = _measure(table, measured, cache, workers, show_progress)
+    power[measured] = _measure(table, measured, cache, workers, show_progress, client)
     decided = {}
     axes_report = {}
     for a, axis in enumerate(AXES):
@@ -149,11 +158,13 @@ def _sample(group_of, eligible):
     return np.sort(np.concatenate(chosen)) if chosen else np.zeros(0, np.int64)
 
 
-def _measure(table, rows, cache, workers, show_progress):
+def _measure(table, rows, cache, workers, show_progress, client=None):
     """Line and neighbour power of the segments ``rows``, (len(rows), 2 axes, 2)."""
+    bar = progress(len(rows), "camera raster", show_progress)
+    if client is not None:
+        return _measured_on_cluster(client, table, rows, bar)
     batches = [rows[part] for part in batch_rows(len(rows), BATCH)]
     out = np.empty((len(rows), 2, 2))
-    bar = progress(len(rows), "camera raster", show_progress)
     done = 0
     for part, power in zip(batches, ordered_map(
             lambda r: raster_line_power(read_batch(table, r, cache)), batches, workers)):
@@ -162,6 +173,29 @@ def _measure(table, rows, cache, workers, show_progress):
         bar.update(len(part))
     bar.close()
     return out
+
+
+def _measured_on_cluster(client, table, rows, bar):
+    """:func:`_measure` with the sampled segments of groups of stacks as Dask tasks."""
+    groups = distributed.stack_groups(table.data["image_path"].to_numpy()[rows],
+                                      distributed.segments_per_task(len(rows), client, BATCH))
+    parts = [table.take(rows[group]) for group in groups]
+    out = np.empty((len(rows), 2, 2))
+    for group, power in zip(groups, distributed.ordered_results(
+            client, line_power, parts, sizes=[len(g) for g in groups], bar=bar)):
+        out[group] = power
+    bar.close()
+    return out
+
+
+def line_power(table):
+    """Line and neighbour power of every segment of ``table`` (one Dask task)."""
+    cache = StackCache()
+    try:
+        return np.concatenate([raster_line_power(read_batch(table, part, cache))
+                               for part in batch_rows(len(table), BATCH)])
+    finally:
+        cache.close()
 
 
 def _group_keys(table):

@@ -13,10 +13,20 @@ threads:
    variance inside it;
 5. **spectrum**: ``|FFT|^2`` on the zero-padded grid, summed over the batch.
 
-The main thread then **accumulates** the batch sums per class, divides each
-class by its count, combines the classes weighted by their counts, and
-**orients** the result (helical axis vertical, layer lines horizontal, unless
-asked otherwise).
+The batch sums are **accumulated** per class (:class:`ClassSums`, added by
+:func:`add_class_sums`); the main thread then divides each class by its
+count, combines the classes weighted by their counts, and **orients** the
+result (helical axis vertical, layer lines horizontal, unless asked
+otherwise).
+
+On a Dask cluster (``client=``) the segments are cut into groups of stack
+files (:func:`spectools.pipelines.distributed.stack_groups`); each group is
+one task that runs :func:`class_sums`, the very function a local run
+applies to the whole table, and the client adds the groups' sums with
+:func:`add_class_sums` before the same final steps.  The camera-raster
+measurement (a sample of each micrograph) runs on the cluster too; the axis
+angles (at most :data:`AXIS_SAMPLE` segments per class) are measured on the
+client.
 
 The axis angle of a class (from +x towards +y in the class frame) is given,
 or measured (:func:`spectools.ops.axis.axis_angle_from_image`) on the class
@@ -39,6 +49,7 @@ from ..ops.masks import normalize_in_mask, segment_mask
 from ..ops.power import ctf_power_sum, power_spectra_sum
 from ..ops.resample import align_images
 from ..particles import CTF_COLUMNS
+from . import distributed
 from .batches import batch_rows, ordered_map, progress
 from .raster import plan_raster, read_raw
 from .workers import available_cpus
@@ -104,6 +115,26 @@ class _Settings:
         return self.pad * self.box
 
 
+@dataclasses.dataclass
+class ClassSums:
+    """What the engine accumulates over any set of segments.
+
+    Attributes
+    ----------
+    spectra : dict
+        Native class number -> sum of the segments' half-plane spectra
+        (float64, ``(P, P//2 + 1)``).
+    ctf : dict
+        Native class number -> sum of their CTF^2 (Wiener correction only).
+    counts : dict
+        Native class number -> number of segments.
+    """
+
+    spectra: dict = dataclasses.field(default_factory=dict)
+    ctf: dict = dataclasses.field(default_factory=dict)
+    counts: dict = dataclasses.field(default_factory=dict)
+
+
 @dataclasses.dataclass(frozen=True)
 class _Batch:
     """A batch of one class's segments and the class's axis angle."""
@@ -117,7 +148,8 @@ def averaged_power_spectrum(table, *, mask="tube", tube_diameter_px=None, pad=2,
                             normalize=True, axis="vertical", axis_angle="auto",
                             class_average_angles=None, interpolation="sinc",
                             mask_margin_px=None, ctf_correction="none", wiener_constant=0.1,
-                            raster="auto", workers=None, batch_size=32, show_progress=None):
+                            raster="auto", workers=None, batch_size=32, show_progress=None,
+                            client=None):
     """Average the power spectra of aligned segments, per class and combined.
 
     Parameters
@@ -163,34 +195,171 @@ def averaged_power_spectrum(table, *, mask="tube", tube_diameter_px=None, pad=2,
         Threads; default every CPU the process may use.
     batch_size : int
         Segments per batch (memory ~ 2 x workers x batch_size images).
+    client : distributed.Client, optional
+        Compute the spectra on this Dask cluster, one task per group of
+        stack files (:mod:`spectools.pipelines.distributed`); the result
+        equals a local run's to float rounding.
     """
     workers = workers or available_cpus()
+    cache = StackCache()
+    plan = plan_spectrum(table, mask=mask, tube_diameter_px=tube_diameter_px, pad=pad,
+                         normalize=normalize, axis=axis, axis_angle=axis_angle,
+                         class_average_angles=class_average_angles,
+                         interpolation=interpolation, mask_margin_px=mask_margin_px,
+                         ctf_correction=ctf_correction, wiener_constant=wiener_constant,
+                         raster=raster, workers=workers, batch_size=batch_size,
+                         show_progress=show_progress, cache=cache, client=client)
+    bar = progress(len(table), "power spectra", show_progress)
+    if client is None:
+        total = spectrum_sums(plan, workers=workers, cache=cache, bar=bar)
+    else:
+        total = class_sums_on_cluster(client, plan, bar)
+    bar.close()
+    return finish_spectrum(plan, total)
+
+
+@dataclasses.dataclass
+class SpectrumPlan:
+    """What :func:`plan_spectrum` decided before any spectrum: fixed for the run.
+
+    A plan can be saved (it pickles) and its parts summed elsewhere, e.g. in
+    separate Scipion steps: :func:`spectrum_sums` of any rows, added with
+    :func:`add_class_sums`, then :func:`finish_spectrum`.
+    """
+
+    table: object
+    settings: _Settings
+    angles: dict
+    raster_plan: object
+    notes: list
+    batch_size: int
+    normalize: bool
+    axis: str
+    wiener_constant: float
+
+    def parts(self, per_part):
+        """Row groups of about ``per_part`` segments that keep stack files together."""
+        return distributed.stack_groups(self.table.data["image_path"].to_numpy(), per_part)
+
+
+def plan_spectrum(table, *, mask="tube", tube_diameter_px=None, pad=2, normalize=True,
+                  axis="vertical", axis_angle="auto", class_average_angles=None,
+                  interpolation="sinc", mask_margin_px=None, ctf_correction="none",
+                  wiener_constant=0.1, raster="auto", workers=None, batch_size=32,
+                  show_progress=None, cache=None, client=None):
+    """Check the settings, measure the axis angles and the camera raster: the run's plan.
+
+    Parameters as :func:`averaged_power_spectrum`; with a Dask ``client`` the
+    camera-raster measurement runs on the cluster (the axis angles, on at
+    most :data:`AXIS_SAMPLE` segments per class, here).
+
+    Returns
+    -------
+    SpectrumPlan
+    """
+    workers = workers or available_cpus()
+    cache = cache if cache is not None else StackCache()
     settings, notes = _settings(table, mask, tube_diameter_px, pad, normalize, interpolation,
                                 mask_margin_px, ctf_correction)
-    cache = StackCache()
     classes, members = _classes(table)
     angles = {native: _axis_angle(table, members[native], native, axis_angle,
                                   class_average_angles, cache, interpolation, workers)
               for native in classes}
     raster_plan = plan_raster(table, raster, cache=cache,
                               frame_angles_deg=_frame_angles(table, members, angles),
-                              workers=workers, show_progress=show_progress)
-    jobs = [_Batch(native, members[native][rows], angles[native]["angle_deg"])
-            for native in classes for rows in batch_rows(len(members[native]), batch_size)]
-    sums, ctf_sums = _accumulate(jobs, functools.partial(
-        _batch_spectrum, table, settings, raster_plan, cache), workers,
-        progress(len(table), "power spectra", show_progress))
-    counts = {native: len(members[native]) for native in classes}
+                              workers=workers, show_progress=show_progress, client=client)
+    return SpectrumPlan(table=table, settings=settings, angles=angles,
+                        raster_plan=raster_plan, notes=notes, batch_size=batch_size,
+                        normalize=normalize, axis=axis, wiener_constant=wiener_constant)
+
+
+def spectrum_sums(plan, rows=None, *, workers=1, cache=None, bar=None):
+    """:func:`class_sums` of the plan's segments ``rows`` (default all)."""
+    part = ((plan.table, plan.raster_plan) if rows is None
+            else (plan.table.take(rows), plan.raster_plan.take(rows)))
+    return class_sums(part, workers=workers, cache=cache, bar=bar, **_sum_settings(plan))
+
+
+def finish_spectrum(plan, total):
+    """The result from the sums of all the plan's segments: class means, combined, oriented."""
+    classes, _ = _classes(plan.table)
+    counts = {native: total.counts[native] for native in classes}
+    sums = {native: total.spectra[native] for native in classes}
+    settings = plan.settings
     if settings.wiener:
-        sums = {k: s / (ctf_sums[k] / counts[k] + wiener_constant) for k, s in sums.items()}
-    per_class, combined = _orient(sums, counts, settings, normalize, axis)
+        sums = {k: s / (total.ctf[k] / counts[k] + plan.wiener_constant)
+                for k, s in sums.items()}
+    per_class, combined = _orient(sums, counts, settings, plan.normalize, plan.axis)
     return AveragedSpectrum(combined=combined, per_class=per_class, counts=counts,
-                            axis_angles=angles, pixel_size_a=settings.pixel_size_a,
+                            axis_angles=plan.angles, pixel_size_a=settings.pixel_size_a,
                             box=settings.box, padded=settings.size,
-                            notes=notes + raster_plan.notes, raster=raster_plan.report)
+                            notes=plan.notes + plan.raster_plan.notes,
+                            raster=plan.raster_plan.report)
+
+
+def _sum_settings(plan):
+    return {"settings": plan.settings, "batch_size": plan.batch_size,
+            "angles_deg": {k: v["angle_deg"] for k, v in plan.angles.items()}}
 
 
 # ---------------------------------------------------------------------- the steps
+
+
+def class_sums(part, *, settings, angles_deg, batch_size, workers=1, cache=None, bar=None):
+    """The per-class sums of the segments of ``part``: every step up to accumulation.
+
+    Parameters
+    ----------
+    part : (ParticleTable, RasterPlan)
+        Segments (the whole table, or one task's group of stacks) and their
+        raster plan.
+    settings : _Settings
+    angles_deg : dict
+        Native class number -> the class's axis angle.
+    batch_size, workers : int
+    cache : StackCache, optional
+        Default: one of its own, closed at the end.
+    bar : tqdm, optional
+
+    Returns
+    -------
+    ClassSums
+    """
+    table, raster_plan = part
+    own_cache = cache is None
+    cache = StackCache() if own_cache else cache
+    classes, members = _classes(table)
+    jobs = [_Batch(native, members[native][rows], angles_deg[native])
+            for native in classes for rows in batch_rows(len(members[native]), batch_size)]
+    try:
+        return _accumulate(jobs, functools.partial(_batch_spectrum, table, settings,
+                                                   raster_plan, cache), workers, bar)
+    finally:
+        if own_cache:
+            cache.close()
+
+
+def add_class_sums(total, part):
+    """``total`` plus ``part`` (both :class:`ClassSums`), class by class; ``total`` is updated."""
+    for field in ("spectra", "ctf", "counts"):
+        into, add = getattr(total, field), getattr(part, field)
+        for native, value in add.items():
+            into[native] = into[native] + value if native in into else value
+    return total
+
+
+def class_sums_on_cluster(client, plan, bar):
+    """:func:`class_sums` of groups of stack files on the Dask cluster, added up."""
+    table = plan.table
+    groups = plan.parts(distributed.segments_per_task(len(table), client,
+                                                      at_least=plan.batch_size))
+    parts = [(table.take(rows), plan.raster_plan.take(rows)) for rows in groups]
+    total = ClassSums()
+    for sums in distributed.ordered_results(
+            client, functools.partial(class_sums, **_sum_settings(plan)), parts,
+            sizes=[len(rows) for rows in groups], bar=bar):
+        add_class_sums(total, sums)
+    return total
 
 
 def _batch_spectrum(table, settings, raster_plan, cache, job):
@@ -230,16 +399,16 @@ def _ctf_in_frame(table, rows, psi, mirror, settings):
     return ctf_power_sum(settings.size, settings.pixel_size_a, ctfs, angles_in_frame)
 
 
-def _accumulate(jobs, batch_spectrum, workers, bar):
-    """Per class, the sums of the batches' spectra (and CTF^2 sums)."""
-    sums, ctf_sums = {}, {}
+def _accumulate(jobs, batch_spectrum, workers, bar=None):
+    """Per class, the sums of the batches' spectra (and CTF^2 sums) and the counts."""
+    total = ClassSums()
     for job, (power, ctf) in zip(jobs, ordered_map(batch_spectrum, jobs, workers)):
-        sums[job.native] = sums[job.native] + power if job.native in sums else power
-        if ctf is not None:
-            ctf_sums[job.native] = ctf_sums.get(job.native, 0.0) + ctf
-        bar.update(len(job.rows))
-    bar.close()
-    return sums, ctf_sums
+        add_class_sums(total, ClassSums({job.native: power},
+                                        {} if ctf is None else {job.native: ctf},
+                                        {job.native: len(job.rows)}))
+        if bar is not None:
+            bar.update(len(job.rows))
+    return total
 
 
 def _orient(sums, counts, settings, normalize, axis):

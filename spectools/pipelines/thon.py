@@ -28,6 +28,7 @@ tables.  All outputs of a run appear together or not at all.
 from __future__ import annotations
 
 import dataclasses
+import functools
 import math
 from pathlib import Path
 from typing import Optional
@@ -50,6 +51,7 @@ from ..ops.thon_rings import (METHODS, background_box_px, box_background, displa
                               subtracted_amplitude, target_beyond_nyquist)
 from ..plots import contact_sheet, thon_png
 from .batches import progress
+from . import distributed
 from .frame_spectrum import ThonSpectrum, thon_spectrum
 from .limits import check_thon_request
 from .options import Option, vocabulary
@@ -277,7 +279,8 @@ class _References:
 
 def run_thon(inputs, outdir, options: ThonOptions = ThonOptions(), *,
              ctfs: Optional[dict] = None, protect=(), front_end: str = "api",
-             context: Optional[dict] = None, show_progress: Optional[bool] = None) -> ThonRun:
+             context: Optional[dict] = None, show_progress: Optional[bool] = None,
+             client=None) -> ThonRun:
     """Thon-ring spectra of micrographs and movies, written to ``outdir``.
 
     Parameters
@@ -291,6 +294,9 @@ def run_thon(inputs, outdir, options: ThonOptions = ThonOptions(), *,
         SetOfCTF); before ``ctf_from`` and the options' defocus.
     protect : iterable of path-like
         Further files that must not be overwritten.
+    client : distributed.Client, optional
+        Compute the spectra (and fits) on this Dask cluster, one task per
+        input; the outputs are written here, as without it.
 
     Returns
     -------
@@ -309,18 +315,18 @@ def run_thon(inputs, outdir, options: ThonOptions = ThonOptions(), *,
     panels, titles, sidecars, files, fitted = [], [], [], [], []
     fits = {}
     bar = progress(len(inputs), "micrographs", show_progress)
+    givens = [_ctf_for(path, options, ctfs, table) for path in inputs]
+    engine = distributed.engine_record(client) if client is not None else None
+    measured = _measured(inputs, [options.fits(given is not None) for given, _ in givens],
+                         options, references, client)
     with OutputSet(read) as outputs:
-        for path in inputs:
-            given, notes = _ctf_for(path, options, ctfs, table)
-            fitting = options.fits(given is not None)
-            result, shape = _spectrum_of(path, options, references, fitting)
+        for path, (given, notes), (result, shape, fit) in zip(inputs, givens, measured):
             result.notes.extend(notes)
-            fit = _fit(result, options) if fitting else None
             if fit is not None:
                 result.notes.append(_fit_note(options, given))
                 fits[path.name] = fit
             content, panel = _write_one(outputs, outdir, path, result, options,
-                                        given, fit, files, front_end, context)
+                                        given, fit, files, front_end, context, engine)
             if fit is not None:
                 fitted.append(MicrographCtf(
                     micrograph=str(path), pixel_size_a=result.pixel_size_a, shape=shape,
@@ -413,6 +419,32 @@ def _oriented_references(path, shape, options, references):
     return out
 
 
+def _measured(inputs, fitting, options, references, client=None):
+    """Per input, in order: its spectrum, its frames' shape and the CTF fit (or None).
+
+    With a Dask ``client`` every input is one task (:func:`measure_input`),
+    the references sent to the cluster once.
+    """
+    items = list(zip(inputs, fitting))
+    if client is None:
+        return map(functools.partial(measure_input, options=options, references=references),
+                   items)
+    on_worker = dataclasses.replace(options, workers=1)  # Dask runs one task per thread
+    return distributed.ordered_results(
+        client, functools.partial(measure_input, options=on_worker), items,
+        shared={"references": references})
+
+
+def measure_input(item, *, options, references):
+    """One input's spectrum, frames' shape and CTF fit (None unless ``item`` says fit).
+
+    ``item`` is ``(path, fitting)``.
+    """
+    path, fitting = item
+    result, shape = _spectrum_of(path, options, references, fitting)
+    return result, shape, (_fit(result, options) if fitting else None)
+
+
 def _spectrum_of(path, options, references, fitting=False):
     """The input's spectrum (and fit spectrum when ``fitting``) and its frames' shape."""
     with open_frames(path) as source:
@@ -466,7 +498,8 @@ def _ctf_for(path, options, ctfs, table):
     return options.ctf(), []
 
 
-def _write_one(outputs, outdir, path, result, options, given, fit, files, front_end, context):
+def _write_one(outputs, outdir, path, result, options, given, fit, files, front_end, context,
+               engine=None):
     """Write one input's spectrum, profile, picture and sidecar; return the sidecar and panel."""
     target = options.target_apix
     if target_beyond_nyquist(result.pixel_size_a, target):
@@ -507,6 +540,8 @@ def _write_one(outputs, outdir, path, result, options, given, fit, files, front_
         results["ctf_given"] = given.as_dict()
     results.update({"ctf_zeros_per_angstrom": list(map(float, profile["zeros"])),
                     "layout": LAYOUT})
+    if engine is not None:
+        results["engine"] = engine
     content = sidecar("thon", options, input=path, front_end=front_end, context=context,
                       results=results, notes=result.notes,
                       files=[f for f in files if f.startswith(str(stem))] + [str(json_path)])

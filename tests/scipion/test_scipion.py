@@ -12,7 +12,10 @@ tests keep running without Scipion.  Scipion reads its environment when
 pyworkflow is first imported, so the environment is set up here, before that
 import: a temporary SCIPION_HOME (with a one-line hosts.conf) and
 SCIPION_USER_DATA, SCIPION_DOMAIN=pwem, and SCIPION_PYTHON = this Python (the
-protocols' child processes must find pyworkflow).
+protocols' child processes must find pyworkflow).  The hosts.conf also
+declares a queue (Scipion's QUEUE settings) whose submit command runs the job
+script at once, here, so that a run sent to the queue ("Use a queue
+engine?") takes the path a cluster's would.
 """
 import atexit
 import importlib.util
@@ -42,8 +45,20 @@ os.environ["SCIPION_PYTHON"] = sys.executable
 os.environ["SCIPION_NOTIFY"] = "False"
 _HOSTS = os.path.join(os.environ["SCIPION_HOME"], "config", "hosts.conf")
 os.makedirs(os.path.dirname(_HOSTS), exist_ok=True)
+#: A queue whose "submission" runs the job script here and answers like Slurm's sbatch.
+QUEUE_JOB_ID = 4242
+_QUEUE = f"""NAME = spectools-test-queue
+MANDATORY = 0
+SUBMIT_COMMAND = bash %_(JOB_SCRIPT)s > %_(JOB_LOGS)s.out 2> %_(JOB_LOGS)s.err; echo "Submitted batch job {QUEUE_JOB_ID}"
+SUBMIT_TEMPLATE = #!/bin/bash
+    # job %_(JOB_NAME)s, queue %_(JOB_QUEUE)s, %_(JOB_THREADS)d threads, %_(JOB_MEMORY)s MB
+    %_(JOB_COMMAND)s
+CANCEL_COMMAND = true %_(JOB_ID)s
+CHECK_COMMAND = true %_(JOB_ID)s
+QUEUES = {{"cpu": [["JOB_MEMORY", "4096", "Memory (MB)", "Memory of the job"]]}}
+"""
 with open(_HOSTS, "w") as _fh:
-    _fh.write("[localhost]\nPARALLEL_COMMAND = mpirun -np %_(JOB_NODES)d %_(COMMAND)s\n")
+    _fh.write("[localhost]\nPARALLEL_COMMAND = mpirun -np %_(JOB_NODES)d %_(COMMAND)s\n" + _QUEUE)
 os.environ["SCIPION_HOSTS"] = _HOSTS
 
 import json  # noqa: E402
@@ -433,6 +448,29 @@ class TestSpectoolsScipion(BaseTest):
         # pictures are shown at their own size (no shrinking: the text stays readable)
         assert width >= max(imread(p).shape[1] for _, p in browser.pictures)
         browser.close()
+
+    def test_avgps_through_the_queue_in_parallel_steps_equals_the_cli(self):
+        prot = self.new(SpectoolsProtAveragedSpectrum,
+                        inputSet=self.pointer(self.relionImport, "outputParticles"),
+                        matrixForm=1, tubeDiameter=TUBE_A, numberOfThreads=3,
+                        objLabel="avgps via queue")
+        prot._useQueue.set(True)  # the form's "Use a queue engine?"
+        prot.setQueueParams(["cpu", {"JOB_MEMORY": "2048"}])
+        self.launchProtocol(prot)
+        assert prot.isFinished() and prot.getJobIds() == [str(QUEUE_JOB_ID)]
+        script = Path(prot._getLogsPath(f"{prot.strId()}.job")).read_text()
+        assert "queue cpu, 3 threads, 2048 MB" in script and "pw_protocol_run.py" in script
+        # plan, one step per group of stacks (threads - 1 of them), the sum, the outputs
+        steps = [step.funcName.get() for step in prot.loadSteps()]
+        assert steps == ["planStep", "partStep", "partStep", "spectrumStep", "createOutputStep"]
+        log = Path(prot.getStdoutLog()).read_text()
+        assert "ThreadStepExecutor" in log or "parallel" in log.lower()
+        assert "group 1 of 2: 20 segments" in log and "group 2 of 2: 20 segments" in log
+        assert not Path(prot._getExtraPath("avgps_steps")).exists()  # hand-offs removed
+        reference = cli_spectrum(self.tmp, "relion_queue", self.star, "--tube-diameter",
+                                 TUBE_A)
+        np.testing.assert_allclose(read_mrc(prot.outputSpectrum.getFileName()), reference,
+                                   rtol=1e-5, atol=1e-6 * reference.max())
 
     def test_avgps_of_selected_cryosparc_class_equals_the_cli_with_class_averages(self):
         prot = self.run_protocol(
