@@ -7,7 +7,9 @@ Usage: python benchmarks/bench_dask.py [N_SEGMENTS] [BOX]
 Runs, on the same STAR file, the defaults of ``spectools avgps`` (tube mask,
 pad 2, axis measured per class, camera-raster step):
 
-* the local engine on 1 thread and on 2 threads (a fresh process each);
+* the local engine on 1 thread and on 2 threads, in a fresh process each (start-up
+  included, for peak RSS) and in this process after a warm-up run (to compare with
+  the warm workers);
 * ``--dask`` on a ``distributed.LocalCluster`` of 1 and of 2 worker
   processes (one thread each), and of 2 workers on a quarter of the
   segments (memory must not grow with them).
@@ -16,7 +18,7 @@ Each cluster is started, and its workers import spectools and load numba's
 cached kernels on a warm-up run of 64 segments, before the timed run: a
 long-lived cluster pays that once.  Printed: segments per second, the
 throughput ratio of 2 workers to 1, the overhead of 1 worker against the
-local engine on 1 thread, and the peak RSS of each worker process and of the
+warm local engine on 1 thread, and the peak RSS of each worker process and of the
 client.  On a machine shared with others, run it under ``flock -x``.
 """
 import contextlib
@@ -55,6 +57,22 @@ def on_cluster(workers, star, warm, output):
     return seconds, rss
 
 
+def warm_local(threads, star, warm, output):
+    """Seconds of one local ``avgps`` run in this process after a warm-up run.
+
+    The Dask runs are timed on warm workers; the local engine is timed warm
+    too, so that the overhead compares the engines, not start-ups.
+    """
+    from spectools.cli.main import main
+
+    argv = ["--threads", str(threads)] + DEFAULTS
+    with contextlib.redirect_stdout(io.StringIO()):
+        assert main(["avgps", str(warm), "-o", str(output)] + argv) == 0
+        start = time.perf_counter()
+        assert main(["avgps", str(star), "-o", str(output)] + argv) == 0
+        return time.perf_counter() - start
+
+
 def main():
     n = int(sys.argv[1]) if len(sys.argv) > 1 else 20000
     box = int(sys.argv[2]) if len(sys.argv) > 2 else 128
@@ -69,8 +87,13 @@ def main():
         local = {threads: fresh(["avgps", str(star), "-o", str(output), *DEFAULTS,
                                  "--threads", str(threads)]) for threads in (1, 2)}
         for threads, r in local.items():
-            print(f"local engine, {threads} thread(s): {n / r['seconds']:7.1f} seg/s "
-                  f"({r['seconds']:.1f} s, peak RSS {r['peak_rss_mb']:.0f} MB)")
+            print(f"local engine, {threads} thread(s), fresh process (start-up included): "
+                  f"{n / r['seconds']:7.1f} seg/s ({r['seconds']:.1f} s, peak RSS "
+                  f"{r['peak_rss_mb']:.0f} MB)")
+        warm_seconds = {threads: warm_local(threads, star, warm, output) for threads in (1, 2)}
+        for threads, seconds in warm_seconds.items():
+            print(f"local engine, {threads} thread(s), warm process: {n / seconds:7.1f} seg/s "
+                  f"({seconds:.1f} s)")
         dask = {}
         for workers, table, count in ((1, star, n), (2, star, n), (2, quarter, n // 4)):
             seconds, rss = on_cluster(workers, table, warm, output)
@@ -80,9 +103,9 @@ def main():
                   f"{', '.join(f'{m:.0f}' for m in rss)} MB")
         print(f"throughput ratio, 2 workers / 1 worker: {dask[(1, n)] / dask[(2, n)]:.2f}")
         print(f"overhead of 1 worker against the local engine on 1 thread: "
-              f"{100 * (dask[(1, n)] / local[1]['seconds'] - 1):+.1f}%")
+              f"{100 * (dask[(1, n)] / warm_seconds[1] - 1):+.1f}% (both warm)")
         print(f"2 workers against the local engine on 2 threads: "
-              f"{100 * (dask[(2, n)] / local[2]['seconds'] - 1):+.1f}%")
+              f"{100 * (dask[(2, n)] / warm_seconds[2] - 1):+.1f}% (both warm)")
         print(f"client peak RSS: {_peak_rss_mb():.0f} MB")
 
 
