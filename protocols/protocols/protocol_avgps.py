@@ -14,15 +14,15 @@ from spectools.pipelines.inputs import SELECT_OPTIONS
 from spectools.pipelines.workers import available_cpus
 
 from ..constants import AVGPS_CLASSES, AVGPS_OUTPUT, AVGPS_PNG, AVGPS_SIDECAR
-from ..convert import (available_classes, image_file, image_index, input_alignment, is_classes,
-                       sampling_rates, table_from_set)
+from ..convert import (available_classes, has_psi_priors, image_file, image_index,
+                       input_alignment, is_classes, sampling_rates, table_from_set)
 from .protocol_base import SpectoolsProtocol, add_matrix_form_param, add_option_param, plural
 
 #: The class list's parser, as the command line's class selection parses it.
 parse_class_list = SELECT_OPTIONS["classes"].parse
 
 #: Options shown on the Spectrum tab, in order.
-SPECTRUM_OPTIONS = ("mask", "tube_diameter_a", "pad", "normalize", "axis", "axis_angle",
+SPECTRUM_OPTIONS = ("angles", "mask", "tube_diameter_a", "pad", "normalize", "axis", "axis_angle",
                     "ctf_correction", "wiener_constant", "raster", "interpolation")
 
 
@@ -123,8 +123,10 @@ class SpectoolsProtAveragedSpectrum(SpectoolsProtocol):
         """Read the input, then the spectools job; writes extra/avgps.*."""
         obj = self.inputSet.get()
         classes = parameters["classes"]
+        angles = parameters["options"].get("angles", "alignment")
         table = table_from_set(obj, class_ids=parse_class_list(classes) if classes else None,
-                               form=parameters["matrix_form"], source=self.input_name())
+                               form=parameters["matrix_form"], source=self.input_name(),
+                               need_alignment=angles == "alignment")
         averages = self._class_averages(obj) if parameters["class_averages"] else None
         done = self.run_job(run_avgps, table, self._getExtraPath(AVGPS_OUTPUT),
                             self._options(workers=self.threads()), class_averages=averages,
@@ -172,10 +174,12 @@ class SpectoolsProtAveragedSpectrum(SpectoolsProtocol):
         errors = []
         if not obj.getSize():
             errors.append("The input set is empty.")
-        if input_alignment(obj) not in (ALIGN_2D, ALIGN_PROJ):
-            errors.append(f"The input ({self.input_name()}) has no 2D alignment: the segments "
-                          "cannot be brought into their class frame. Use aligned particles "
-                          "or 2D classes.")
+        if input_alignment(obj) not in (ALIGN_2D, ALIGN_PROJ) and not self._filament_angles(obj):
+            errors.append(f"The input ({self.input_name()}) has no 2D alignment"
+                          + (" and no filament angles (psi prior)" if self.form_value(
+                              OPTIONS["angles"]) != "alignment" else "")
+                          + ": the segments cannot be brought into their class frame. Use "
+                          "aligned particles, 2D classes or segments picked along filaments.")
         rates = sampling_rates(obj)
         if len(rates) > 1:
             errors.append(f"Mixed sampling rates in the input ({', '.join(map(str, rates))} "
@@ -192,6 +196,10 @@ class SpectoolsProtAveragedSpectrum(SpectoolsProtocol):
             errors.append(f"The tube diameter ({diameter:g} A) is wider than "
                           f"the box ({dim[0]} px at {psize:g} A/px).")
         return errors
+
+    def _filament_angles(self, obj):
+        """True when the form may turn the segments by their filament angles, and they have them."""
+        return self.form_value(OPTIONS["angles"]) != "alignment" and has_psi_priors(obj)
 
     def _class_errors(self, obj):
         errors = []

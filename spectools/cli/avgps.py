@@ -20,6 +20,13 @@ class's helical axis turned horizontal; masked with a soft tube along the axis
 padded; and its |FFT|^2 added to its class. The notes say when psi lies on a
 grid and what the raster step measured and did.
 
+Segments picked along filaments but not yet classified (RELION's
+rlnAnglePsiPrior, cryoSPARC's filament/filament_pose, no psi) are turned by
+their filament angles (--angles auto or filament): a first look at the layer
+lines. The axis is then measured on the mean of the turned segments and a
+warning given when it lies across. Filament polarity (180-degree flips) does
+not change a power spectrum.
+
 Output: OUT.mrc, the mean spectrum as a full, centred plane (zero frequency
 at index N//2, numpy.fft.fftshift layout), float32, voxel size = the
 segments' real-space pixel size, helical axis vertical (layer lines
@@ -36,7 +43,7 @@ def add_parser(subparsers):
     parser.add_argument("input", help="RELION .star, cryoSPARC .cs or SPIDER doc (with --stack)")
     parser.add_argument("-o", "--output", required=True, help="output spectrum (.mrc)")
     add_options(parser.add_argument_group("spectrum"), OPTIONS,
-                ["mask", "tube_diameter_a", "pad", "normalize", "axis", "axis_angle",
+                ["angles", "mask", "tube_diameter_a", "pad", "normalize", "axis", "axis_angle",
                  "ctf_correction", "wiener_constant", "raster", "interpolation"])
     add_options(parser.add_argument_group("outputs"), OPTIONS,
                 ["per_class", "png", "profile", "overlay", "resolution_marks"])

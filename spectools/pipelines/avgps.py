@@ -43,6 +43,8 @@ from .limits import avgps_batch_size
 from .options import Option, vocabulary
 from .parsing import (parse_axis_angle, parse_overlay, parse_positive_float, parse_positive_int,
                       parse_resolutions)
+from .filament_angles import (ANGLE_SOURCES, ANGLES_HELP, POLARITY_NOTE, choose_angles,
+                              filament_axis_check)
 from .selfcheck import class_average_correlations, summarize_check
 from .sidecar import sidecar, write_sidecar
 from .raster import RASTER_HELP, RASTER_MODES
@@ -64,6 +66,7 @@ KERNEL_WORDS = {"sinc": "windowed-sinc (three-shear)", "fourier": "exact Fourier
 class AvgpsOptions:
     """Options of :func:`run_avgps`; :data:`OPTIONS` describes each."""
 
+    angles: str = "auto"
     mask: str = "tube"
     tube_diameter_a: Optional[float] = None
     pad: int = 2
@@ -83,7 +86,7 @@ class AvgpsOptions:
     workers: int = dataclasses.field(default_factory=available_cpus)
 
     def __post_init__(self):
-        for name, allowed in (("mask", MASKS), ("axis", AXES),
+        for name, allowed in (("angles", ANGLE_SOURCES), ("mask", MASKS), ("axis", AXES),
                               ("ctf_correction", CTF_CORRECTIONS),
                               ("interpolation", INTERPOLATIONS), ("raster", RASTER_MODES)):
             if getattr(self, name) not in allowed:
@@ -98,6 +101,8 @@ class AvgpsOptions:
 
 OPTIONS = vocabulary(
     AvgpsOptions,
+    angles=Option(label="In-plane angles", kind="choice", choices=ANGLE_SOURCES,
+                  help=ANGLES_HELP),
     mask=Option(label="Mask", kind="choice", choices=MASKS,
                 help="Soft mask in the class frame: a tube along the helical axis (default), "
                      "a circle, or none."),
@@ -235,6 +240,7 @@ def run_avgps(table: ParticleTable, output, options: AvgpsOptions = AvgpsOptions
     inputs = list(protect) + ([(class_averages, "the class averages")]
                               if isinstance(class_averages, (str, Path)) else [])
     check_outputs([output], inputs)
+    table, angles_used = choose_angles(table, options.angles)
     table, box, notes = checked_table(table, skip_missing=options.skip_missing)
     inputs += referenced_stacks(table)
     classes = _native_classes(table) or [1]
@@ -245,26 +251,70 @@ def run_avgps(table: ParticleTable, output, options: AvgpsOptions = AvgpsOptions
     diameter_px, tube_note = tube_diameter_px(options, box, pixel_size_a)
     notes += tube_note
     averages = _class_averages(class_averages, table, box)
-    check, class_angles = alignment_check(table, averages, options.axis_angle)
+    angles_report, axis_angle = angles_used_report(table, angles_used, options)
+    if angles_used == "filament":
+        check, class_angles = None, None
+        notes += angles_report["notes"]
+    else:
+        check, class_angles = alignment_check(table, averages, axis_angle)
     if check:
         notes.append(f"alignment check: {check['verdict']}")
     grid = angle_grid(table.data["psi_deg"].to_numpy(float))
-    notes += psi_grid_notes(grid)
+    notes += psi_grid_notes(grid) if angles_used == "alignment" else []
     result = averaged_power_spectrum(
         table, mask=options.mask, tube_diameter_px=diameter_px, pad=options.pad,
-        normalize=options.normalize, axis=options.axis, axis_angle=options.axis_angle,
+        normalize=options.normalize, axis=options.axis, axis_angle=axis_angle,
         class_average_angles=class_angles, interpolation=options.interpolation,
         ctf_correction=options.ctf_correction, wiener_constant=options.wiener_constant,
         raster=options.raster, workers=options.workers, batch_size=batch_size,
         show_progress=show_progress)
+    if angles_used == "filament" and options.axis_angle == "auto":
+        for info in result.axis_angles.values():
+            info["from"] = angles_report["axis_from"]
     overlay = overlay_lines(options.overlay, pixel_size_a)
     extra = {"alignment_check": check} if check else {}
+    extra["angles"] = {k: v for k, v in angles_report.items() if k not in ("notes", "axis_from")}
     extra["psi_grid"] = grid
     extra["camera_raster"] = result.raster
     files, content = write_outputs(result, output, table=table, options=options,
                                    overlay=overlay, extra=extra, front_end=front_end,
                                    context=context, notes=notes + result.notes, inputs=inputs)
     return AvgpsRun(result=result, files=files, notes=notes + result.notes, sidecar=content)
+
+
+def angles_used_report(table, angles_used, options):
+    """What the angles were and the axis angle to give the engine.
+
+    With filament angles the class frame's axis is horizontal by definition;
+    it is measured on the mean of the turned segments to check that
+    (:func:`~spectools.pipelines.filament_angles.filament_axis_check`), and
+    the measured axis is used when it lies across.
+
+    Returns
+    -------
+    report : dict
+        ``used``, ``source`` (in words), ``polarity``, with filament angles
+        ``axis_check``, ``notes`` and ``axis_from``.
+    axis_angle : "auto" or float
+    """
+    if angles_used == "alignment":
+        return ({"used": "alignment", "source": "the 2D alignment (psi and origins)"},
+                options.axis_angle)
+    check = filament_axis_check(table, interpolation=options.interpolation,
+                                workers=options.workers)
+    report = {"used": "filament",
+              "source": "the filament angles (psi prior) of picking, origins "
+                        + ("from the metadata" if table.data[["origin_x_px", "origin_y_px"]]
+                           .to_numpy(float).any() else "zero"),
+              "polarity": POLARITY_NOTE, "axis_check": check,
+              "notes": [f"angles: {'' if options.angles == 'filament' else 'no 2D alignment: '}"
+                        "segments turned by their filament angles (psi prior)",
+                        f"axis check: {check['verdict']}", POLARITY_NOTE],
+              "axis_from": ("measured from the mean of the segments turned by their filament "
+                            "angles (across the promised axis)" if check["across"]
+                            else "the filament angles (horizontal in the class frame)")}
+    axis_angle = check["axis_deg"] if options.axis_angle == "auto" else options.axis_angle
+    return report, axis_angle
 
 
 def psi_grid_notes(grid):

@@ -601,6 +601,28 @@ class TestSpectoolsScipion(BaseTest):
         assert any("Mixed sampling rates" in e for e in prot.validate())
         mixed.close()
 
+    def test_segments_with_filament_angles_only_are_accepted_and_read(self):
+        """Particles of a helical extraction (no alignment; the RELION plugin keeps the psi
+        prior as _rlnAnglePsiPrior): the form accepts them unless told to use an alignment."""
+        from pyworkflow.object import Float
+        picked = SetOfParticles(filename=str(Path(_SCRATCH) / "picked.sqlite"))
+        picked.setSamplingRate(PSIZE)
+        psi = self.truth.data["psi_deg"].to_numpy()[:4]
+        for i in range(4):
+            p = Particle(location=(i + 1, self.truth.data["image_path"][0]))
+            p._rlnAnglePsiPrior = Float(float(psi[i]))
+            picked.append(p)
+        picked.write()
+        table = convert.table_from_set(picked, need_alignment=False)
+        np.testing.assert_allclose(table.data["psi_prior_deg"], psi)
+        assert not table.has_alignment_2d
+        prot = self.newProtocol(SpectoolsProtAveragedSpectrum)
+        prot.inputSet.set(picked)
+        assert not any("alignment" in e for e in prot.validate()), prot.validate()
+        prot.angles.set(list(AVGPS_OPTIONS["angles"].choices).index("alignment"))
+        assert any("no 2D alignment" in e for e in prot.validate())
+        picked.close()
+
     # ---- Thon rings
     def test_thon_rings_of_micrographs_and_movies_with_gain(self):
         rng = np.random.default_rng(7)
