@@ -13,7 +13,7 @@ from spectools.pipelines.avgps import OPTIONS, AvgpsOptions, methods_text, run_a
 from spectools.pipelines.inputs import SELECT_OPTIONS
 from spectools.pipelines.workers import available_cpus
 
-from ..constants import AVGPS_CLASSES, AVGPS_OUTPUT, AVGPS_PNG, AVGPS_SIDECAR
+from ..constants import AVGPS_CLASSES, AVGPS_GROUPS, AVGPS_OUTPUT, AVGPS_PNG, AVGPS_SIDECAR
 from ..convert import (available_classes, has_psi_priors, image_file, image_index,
                        input_alignment, is_classes, sampling_rates, table_from_set)
 from .protocol_base import SpectoolsProtocol, add_matrix_form_param, add_option_param, plural
@@ -45,7 +45,8 @@ class SpectoolsProtAveragedSpectrum(SpectoolsProtocol):
     layer-line profile and a JSON sidecar with every parameter.
     """
     _label = "averaged power spectrum"
-    _possibleOutputs = {"outputSpectrum": Image, "outputClassSpectra": SetOfImages}
+    _possibleOutputs = {"outputSpectrum": Image, "outputClassSpectra": SetOfImages,
+                        "outputGroupSpectra": SetOfImages}
     _inputName = "inputSet"
     _vocabulary = OPTIONS
     #: Helical diffraction (the layer lines and their Bessel maxima); the exact rotation.
@@ -80,6 +81,8 @@ class SpectoolsProtAveragedSpectrum(SpectoolsProtocol):
 
         form.addSection(label="Outputs")
         add_option_param(form, OPTIONS["per_class"], default=True)
+        add_option_param(form, OPTIONS["group_by"])
+        add_option_param(form, OPTIONS["min_group"])
         add_option_param(form, OPTIONS["profile"], default=True)
         line = form.addLine("Overlay: predicted layer lines",
                             help=OVERLAY_HELP)
@@ -149,9 +152,25 @@ class SpectoolsProtAveragedSpectrum(SpectoolsProtocol):
                 img.setObjId(k)
                 spectra.append(img)
             outputs["outputClassSpectra"] = spectra
+        groups_file = self._getExtraPath(AVGPS_GROUPS)
+        if os.path.exists(groups_file):
+            outputs["outputGroupSpectra"] = self._group_spectra(groups_file, info, psize)
         self._defineOutputs(**outputs)
         for out in outputs.values():
             self._defineSourceRelation(self.inputSet, out)
+
+    def _group_spectra(self, path, info, psize):
+        """The per-group spectra as a SetOfImages, item id = frame, the key as its label."""
+        spectra = self._createSetOfImages(suffix="Groups")
+        spectra.setSamplingRate(psize)
+        for group in info["groups"]["groups"]:
+            img = Image(location=(group["frame"], path))
+            img.setSamplingRate(psize)
+            img.setObjId(group["frame"])
+            img.setObjComment(f"{info['groups']['by']} {group['key']}: "
+                              f"{group['segments']} segments")
+            spectra.append(img)
+        return spectra
 
     # --------------------------- INFO functions ------------------------------
     def _validate(self):
@@ -232,6 +251,13 @@ class SpectoolsProtAveragedSpectrum(SpectoolsProtocol):
                  f"{info['fourier_pixel_per_angstrom']:.5f} 1/Å), helical axis {info['axis']}."]
         for k, a in info.get("axis_angles", {}).items():
             lines.append(f"Class {k}: axis at {a['angle_deg']:.2f}° ({a['from']}).")
+        if info.get("angles", {}).get("used") == "filament":
+            lines.append("Segments turned by their filament angles (psi prior); "
+                         f"{info['angles']['axis_check']['verdict']}.")
+        if info.get("groups"):
+            groups = info["groups"]
+            lines.append(f"{plural(len(groups['groups']), 'spectrum', 'spectra')} per "
+                         f"{groups['by']} (outputGroupSpectra).")
         lines += _overlay_lines(info["parameters"])
         lines += [f"Note: {note}" for note in info.get("notes", [])]
         lines.append(f"PNG and JSON: {self._getExtraPath(AVGPS_PNG)}, "

@@ -46,7 +46,8 @@ def add_parser(subparsers):
                 ["angles", "mask", "tube_diameter_a", "pad", "normalize", "axis", "axis_angle",
                  "ctf_correction", "wiener_constant", "raster", "interpolation"])
     add_options(parser.add_argument_group("outputs"), OPTIONS,
-                ["per_class", "png", "profile", "overlay", "resolution_marks"])
+                ["per_class", "group_by", "min_group", "png", "profile", "overlay",
+                 "resolution_marks"])
     parser.add_argument_group("checks").add_argument(
         "--class-averages", metavar="FILE",
         help="class averages (cryoSPARC *_class_averages.mrc, RELION *_classes.mrcs): measure "

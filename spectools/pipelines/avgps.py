@@ -18,7 +18,9 @@ layer-line profile), and ``OUT.json`` (:mod:`.sidecar`).
 """
 from __future__ import annotations
 
+import csv
 import dataclasses
+import functools
 from pathlib import Path
 from typing import Optional, Union
 
@@ -37,14 +39,15 @@ from ..ops.masks import MASKS
 from ..ops.resample import INTERPOLATIONS
 from ..ops.layer_lines import layer_line_profile, layer_lines
 from ..particles import ParticleTable
-from ..plots import profile_png, spectrum_png
+from ..plots import contact_sheet, display_scale, profile_png, spectrum_png
 from .inputs import SKIP_MISSING, checked_table, referenced_stacks
 from .limits import avgps_batch_size
 from .options import Option, vocabulary
-from .parsing import (parse_axis_angle, parse_overlay, parse_positive_float, parse_positive_int,
-                      parse_resolutions)
+from .parsing import (parse_axis_angle, parse_group_by, parse_overlay, parse_positive_float,
+                      parse_positive_int, parse_resolutions)
 from .filament_angles import (ANGLE_SOURCES, ANGLES_HELP, POLARITY_NOTE, choose_angles,
                               filament_axis_check)
+from .groups import group_spectra
 from .selfcheck import class_average_correlations, summarize_check
 from .sidecar import sidecar, write_sidecar
 from .raster import RASTER_HELP, RASTER_MODES
@@ -78,6 +81,8 @@ class AvgpsOptions:
     interpolation: str = "sinc"
     raster: str = "auto"
     per_class: bool = False
+    group_by: Optional[str] = None
+    min_group: int = 1
     png: bool = False
     profile: bool = False
     overlay: Optional[dict] = None
@@ -144,6 +149,17 @@ OPTIONS = vocabulary(
                   help=RASTER_HELP),
     per_class=Option(label="Write per-class spectra?", kind="bool",
                      help="Also write one spectrum per class (OUT_classes.mrcs, and a PNG each)."),
+    group_by=Option(label="One spectrum per group of", kind="text", parse=parse_group_by,
+                    metavar="class|filament|micrograph|COLUMN",
+                    help="Also write one spectrum per group of segments (an MRC stack, a "
+                         "table of groups and segment counts as CSV, and a contact sheet "
+                         "when pictures are written): class, filament (micrograph and tube "
+                         "id), micrograph, or the name of any column of the metadata (e.g. "
+                         "rlnRandomSubset). Empty: none. The combined spectrum stays."),
+    min_group=Option(label="Smallest group (segments)", kind="int", parse=parse_positive_int,
+                     metavar="N",
+                     help="Groups with fewer segments get no spectrum of their own (their "
+                          "segments stay in the combined spectrum); default 1."),
     png=Option(label="Write PNG pictures?", kind="bool",
                help="Write the spectrum as a PNG: log scale, robust contrast, axes in 1/Å."),
     profile=Option(label="Write the layer-line profile?", kind="bool",
@@ -261,24 +277,34 @@ def run_avgps(table: ParticleTable, output, options: AvgpsOptions = AvgpsOptions
         notes.append(f"alignment check: {check['verdict']}")
     grid = angle_grid(table.data["psi_deg"].to_numpy(float))
     notes += psi_grid_notes(grid) if angles_used == "alignment" else []
-    result = averaged_power_spectrum(
-        table, mask=options.mask, tube_diameter_px=diameter_px, pad=options.pad,
-        normalize=options.normalize, axis=options.axis, axis_angle=axis_angle,
-        class_average_angles=class_angles, interpolation=options.interpolation,
-        ctf_correction=options.ctf_correction, wiener_constant=options.wiener_constant,
-        raster=options.raster, workers=options.workers, batch_size=batch_size,
-        show_progress=show_progress)
+    engine = functools.partial(
+        averaged_power_spectrum, mask=options.mask, tube_diameter_px=diameter_px,
+        pad=options.pad, normalize=options.normalize, axis=options.axis,
+        interpolation=options.interpolation, ctf_correction=options.ctf_correction,
+        wiener_constant=options.wiener_constant, raster=options.raster,
+        workers=options.workers, batch_size=batch_size, show_progress=show_progress)
+    result = engine(table, axis_angle=axis_angle, class_average_angles=class_angles)
     if angles_used == "filament" and options.axis_angle == "auto":
         for info in result.axis_angles.values():
             info["from"] = angles_report["axis_from"]
+    groups = (group_spectra(table, result, options.group_by, options.min_group,
+                            lambda sub, angle: engine(sub, axis_angle=angle))
+              if options.group_by else None)
+    if groups and groups.left_out["groups"]:
+        notes.append(f"{groups.left_out['groups']} groups with fewer than {options.min_group} "
+                     f"segments ({groups.left_out['segments']} segments) have no spectrum of "
+                     "their own; their segments are in the combined spectrum")
     overlay = overlay_lines(options.overlay, pixel_size_a)
     extra = {"alignment_check": check} if check else {}
+    if groups:
+        extra["groups"] = groups.report()
     extra["angles"] = {k: v for k, v in angles_report.items() if k not in ("notes", "axis_from")}
     extra["psi_grid"] = grid
     extra["camera_raster"] = result.raster
     files, content = write_outputs(result, output, table=table, options=options,
                                    overlay=overlay, extra=extra, front_end=front_end,
-                                   context=context, notes=notes + result.notes, inputs=inputs)
+                                   context=context, notes=notes + result.notes, inputs=inputs,
+                                   groups=groups)
     return AvgpsRun(result=result, files=files, notes=notes + result.notes, sidecar=content)
 
 
@@ -439,6 +465,11 @@ def planned_outputs(output, options, classes):
         if options.per_class:
             planned += [(Path(f"{stem}_class{k:03d}.png"), f"the picture of class {k}")
                         for k in classes]
+    if options.group_by:
+        planned += [(Path(f"{stem}_groups.mrcs"), "the per-group spectra"),
+                    (Path(f"{stem}_groups.csv"), "the table of groups")]
+        if options.png:
+            planned.append((Path(f"{stem}_groups.png"), "the per-group contact sheet"))
     if options.profile:
         planned += [(Path(f"{stem}_profile.csv"), "the layer-line profile"),
                     (Path(f"{stem}_profile.png"), "the layer-line profile's picture")]
@@ -446,7 +477,7 @@ def planned_outputs(output, options, classes):
 
 
 def write_outputs(result, output, *, table, options, overlay=None, extra=None,
-                  front_end="api", context=None, notes=(), inputs=()):
+                  front_end="api", context=None, notes=(), inputs=(), groups=None):
     """Write the MRC(s), PNG(s), profile and JSON sidecar of a spectrum, atomically.
 
     ``inputs`` are the files no output may replace (see
@@ -469,6 +500,8 @@ def write_outputs(result, output, *, table, options, overlay=None, extra=None,
         _write_spectra(result, output, stem, target, options.per_class)
         if options.png:
             _write_pngs(result, stem, target, options, overlay)
+        if groups:
+            _write_groups(groups, result, stem, target, options.png)
         if options.profile:
             _write_profile(result, stem, target, options.axis, overlay)
         json_path = Path(f"{stem}.json")
@@ -495,6 +528,26 @@ def _write_spectra(result, output, stem, target, per_class):
                             label=f"spectools {__version__} per-class spectra") as w:
             for k in classes:
                 w.write(result.per_class[k])
+
+
+def _write_groups(groups, result, stem, target, png):
+    """The per-group spectra (MRC stack), their table (CSV) and a contact sheet (PNG)."""
+    psize = _pixel_size(result)
+    with MrcStackWriter(target(Path(f"{stem}_groups.mrcs")), len(groups.spectra),
+                        result.combined.shape, psize,
+                        label=f"spectools {__version__} spectra per {groups.by}") as w:
+        for spectrum in groups.spectra:
+            w.write(spectrum)
+    with open(target(Path(f"{stem}_groups.csv")), "w", newline="") as fh:
+        rows = csv.writer(fh)
+        rows.writerow(["frame", groups.by, "segments"])
+        rows.writerows(groups.table_rows())
+    if png:
+        extent = 0.5 / (psize or 1.0)
+        panels = [(np.clip(log, *limits), extent)
+                  for log, limits in (display_scale(s) for s in groups.spectra)]
+        titles = [f"{groups.by} {key}: {count}" for _, key, count in groups.table_rows()]
+        contact_sheet(target(Path(f"{stem}_groups.png")), panels, titles)
 
 
 def _write_pngs(result, stem, target, options, overlay):

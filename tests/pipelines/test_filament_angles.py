@@ -122,3 +122,72 @@ def test_cli_and_info_on_a_picked_star(picked, tmp_path, capsys):
     assert sidecar["parameters"]["angles"] == "auto" and sidecar["angles"]["used"] == "filament"
     with mrcfile.open(out) as m:
         assert m.data.shape == (2 * BOX, 2 * BOX)
+
+
+# ---------------------------------------------------------------------- groups
+
+
+@pytest.fixture(scope="module")
+def two_helices(tmp_path_factory):
+    """Two classes of different symmetry; the simulator's filaments hold one class each."""
+    folder = tmp_path_factory.mktemp("two")
+    other = Helix(rise_a=20.0, twist_deg=-100.0, radius_a=30.0, csym=2, subunit_sigma_a=5.0)
+    table, _ = simulate_dataset(folder, [HELIX, other], 30, BOX, PSIZE, seed=2,
+                                noise_sigma=0.5, shift_sigma_px=1.0, stack_size=1000,
+                                formats=())
+    return table
+
+
+def test_group_spectra_per_filament_and_class_agree_with_their_classes(two_helices, tmp_path):
+    table = two_helices
+    out = tmp_path / "g.mrc"
+    done = run_avgps(table, out, AvgpsOptions(group_by="filament", min_group=5, per_class=True,
+                                              png=True, **OPTIONS))
+    groups = done.sidecar["groups"]
+    d = table.data
+    key = d["micrograph_name"] + "#" + d["helical_tube_id"].astype(str)
+    sizes = key.value_counts()
+    assert [g["key"] for g in groups["groups"]] == sorted(sizes[sizes >= 5].index)
+    assert groups["left_out"]["segments"] == int(sizes[sizes < 5].sum())
+    with mrcfile.open(tmp_path / "g_groups.mrcs") as m:
+        stack = m.data.copy()
+        assert m.voxel_size.x == pytest.approx(PSIZE)
+    with mrcfile.open(tmp_path / "g_classes.mrcs") as m:
+        classes = m.data.copy()
+    # Each filament holds one class: its spectrum is nearer its own class's than the other's.
+    for g, spectrum in zip(groups["groups"], stack):
+        cls = int(d.loc[key == g["key"], "class_number"].iloc[0])
+        mine = np.corrcoef(np.log(spectrum).ravel(), np.log(classes[cls - 1]).ravel())[0, 1]
+        theirs = np.corrcoef(np.log(spectrum).ravel(), np.log(classes[2 - cls]).ravel())[0, 1]
+        assert mine > theirs, (g, mine, theirs)
+    rows = (tmp_path / "g_groups.csv").read_text().splitlines()
+    assert rows[0] == "frame,filament,segments" and len(rows) == len(stack) + 1
+    assert (tmp_path / "g_groups.png").stat().st_size > 10000
+    # A whole filament's spectrum equals the mean of its segments' spectra (count-weighted):
+    # grouping by class reproduces the per-class spectra exactly.
+    by_class = run_avgps(table, tmp_path / "c.mrc", AvgpsOptions(group_by="class", **OPTIONS))
+    with mrcfile.open(tmp_path / "c_groups.mrcs") as m:
+        np.testing.assert_allclose(m.data, classes, rtol=1e-5)
+    assert [g["segments"] for g in by_class.sidecar["groups"]["groups"]] == [30, 30]
+
+
+def test_group_by_a_column_matches_the_spectrum_of_that_selection(two_helices, tmp_path):
+    table = two_helices
+    table.data["rlnRandomSubset"] = np.arange(len(table)) % 2 + 1
+    done = run_avgps(table, tmp_path / "h.mrc", AvgpsOptions(group_by="rlnRandomSubset",
+                                                             **OPTIONS))
+    assert [g["key"] for g in done.sidecar["groups"]["groups"]] == ["1", "2"]
+    half = table.take(table.data["rlnRandomSubset"].to_numpy() == 1)
+    alone = run_avgps(half, tmp_path / "half.mrc", AvgpsOptions(
+        axis_angle=float(done.result.axis_angles[1]["angle_deg"]), **OPTIONS))
+    # One class's axis differs from the other's: the group folds each segment's own class axis.
+    with mrcfile.open(tmp_path / "h_groups.mrcs") as m:
+        first = m.data[0].copy()
+    assert np.corrcoef(first.ravel(), alone.result.combined.ravel())[0, 1] > 0.95
+    with pytest.raises(SpectoolsError, match="no column 'nonsense'"):
+        run_avgps(table, tmp_path / "n.mrc", AvgpsOptions(group_by="nonsense", **OPTIONS))
+    with pytest.raises(SpectoolsError, match="no group has 100") as err:
+        run_avgps(table, tmp_path / "m.mrc", AvgpsOptions(group_by="class", min_group=100,
+                                                          **OPTIONS))
+    assert err.value.hint.option == "min_group"
+    assert not list(tmp_path.glob("n*")) and not list(tmp_path.glob("m*"))

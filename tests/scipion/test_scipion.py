@@ -380,7 +380,7 @@ class TestSpectoolsScipion(BaseTest):
             SpectoolsProtAveragedSpectrum,
             inputSet=self.pointer(self.relionImport, "outputParticles"), matrixForm=1,
             tubeDiameter=TUBE_A, twist=OVERLAY["twist"], rise=OVERLAY["rise"],
-            numberOfThreads=2, objLabel="avgps RELION")
+            groupBy="class", numberOfThreads=2, objLabel="avgps RELION")
         combined = read_mrc(prot.outputSpectrum.getFileName())
         reference = cli_spectrum(self.tmp, "relion", self.star, "--tube-diameter", TUBE_A,
                                  "--per-class")
@@ -393,6 +393,12 @@ class TestSpectoolsScipion(BaseTest):
         ref_classes = read_mrc(self.tmp / "relion_classes.mrcs")
         np.testing.assert_allclose(per_class[1], ref_classes[0], rtol=1e-5,
                                    atol=1e-6 * ref_classes.max())
+        groups = prot.outputGroupSpectra
+        assert groups.getSize() == 2 and groups.getSamplingRate() == PSIZE
+        for g in groups:
+            np.testing.assert_allclose(read_image(g.getLocation()), ref_classes[g.getObjId() - 1],
+                                       rtol=1e-5, atol=1e-6 * ref_classes.max())
+        assert "2 spectra per class" in " ".join(prot.summary())
         # layer lines where the simulator put them: class 1 at l/pitch and 1/rise,
         # class 2 (pitch 72 A, C2) on its meridian at 1/rise.
         pitch = HELIX.rise_a * 360 / HELIX.twist_deg
