@@ -321,3 +321,26 @@ def contact_sheet_figure(panels, titles, columns=4):
         ax.set_title(title, fontsize=7)
     fig.tight_layout()
     return fig
+
+
+def histogram_png(path, panels, **options):
+    """Write :func:`histogram_figure` as a PNG."""
+    save_png(histogram_figure(panels, **options), path)
+
+
+def histogram_figure(panels, *, title="", bins=40):
+    """Histograms side by side: ``panels`` is a list of ``(label, values)``."""
+    plt = _pyplot()
+    fig, axes = plt.subplots(1, len(panels), figsize=(4.2 * len(panels), 3.4), dpi=100,
+                             squeeze=False)
+    for ax, (label, values) in zip(axes[0], panels):
+        values = np.asarray(values, float)
+        ax.hist(values, bins=bins, color="0.3")
+        ax.set_xlabel(label)
+        ax.set_ylabel("segments")
+        if len(values):
+            ax.set_title(f"RMS {np.sqrt(np.mean(values ** 2)):.3g}", fontsize=9)
+    if title:
+        fig.suptitle(title, fontsize=10)
+    fig.tight_layout()
+    return fig

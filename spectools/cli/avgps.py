@@ -48,6 +48,8 @@ def add_parser(subparsers):
     add_options(parser.add_argument_group("outputs"), OPTIONS,
                 ["per_class", "group_by", "min_group", "png", "profile", "overlay",
                  "resolution_marks"])
+    add_options(parser.add_argument_group("in-plane refinement (with --class-averages)"),
+                OPTIONS, ["refine_psi_deg", "refine_shift_px", "min_correlation"])
     parser.add_argument_group("checks").add_argument(
         "--class-averages", metavar="FILE",
         help="class averages (cryoSPARC *_class_averages.mrc, RELION *_classes.mrcs): measure "

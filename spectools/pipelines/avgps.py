@@ -27,7 +27,7 @@ from typing import Optional, Union
 import numpy as np
 
 from .. import __version__
-from ..errors import SpectoolsError
+from ..errors import Hint, SpectoolsError
 from ..io.atomic import OutputSet, check_outputs
 from ..io.mrc import MrcStackWriter
 from ..io.pixel_values import describe_unusable, unusable_images
@@ -48,6 +48,9 @@ from .parsing import (parse_axis_angle, parse_group_by, parse_overlay, parse_pos
 from .filament_angles import (ANGLE_SOURCES, ANGLES_HELP, POLARITY_NOTE, choose_angles,
                               filament_axis_check)
 from .groups import group_spectra
+from .refine import OPTIONS as REFINE_OPTIONS
+from .refine import (check_refine_values, refine_table, refined_metadata_path,
+                     write_refinement)
 from .selfcheck import class_average_correlations, summarize_check
 from .sidecar import sidecar, write_sidecar
 from .raster import RASTER_HELP, RASTER_MODES
@@ -80,6 +83,9 @@ class AvgpsOptions:
     wiener_constant: float = 0.1
     interpolation: str = "sinc"
     raster: str = "auto"
+    refine_psi_deg: Optional[float] = None
+    refine_shift_px: float = 0.0
+    min_correlation: float = 0.05
     per_class: bool = False
     group_by: Optional[str] = None
     min_group: int = 1
@@ -97,6 +103,7 @@ class AvgpsOptions:
             if getattr(self, name) not in allowed:
                 raise SpectoolsError(f"{name} must be one of {', '.join(allowed)}, not "
                                      f"{getattr(self, name)!r}")
+        check_refine_values(self.refine_psi_deg, self.refine_shift_px, self.min_correlation)
         if self.axis_angle != "auto":
             try:
                 object.__setattr__(self, "axis_angle", parse_axis_angle(self.axis_angle))
@@ -147,6 +154,9 @@ OPTIONS = vocabulary(
                               "B-spline) or linear (RELION's bilinear)."),
     raster=Option(label="Camera-raster lines", kind="choice", choices=RASTER_MODES,
                   help=RASTER_HELP),
+    refine_psi_deg=REFINE_OPTIONS["refine_psi_deg"],
+    refine_shift_px=REFINE_OPTIONS["refine_shift_px"],
+    min_correlation=REFINE_OPTIONS["min_correlation"],
     per_class=Option(label="Write per-class spectra?", kind="bool",
                      help="Also write one spectrum per class (OUT_classes.mrcs, and a PNG each)."),
     group_by=Option(label="One spectrum per group of", kind="text", parse=parse_group_by,
@@ -260,13 +270,18 @@ def run_avgps(table: ParticleTable, output, options: AvgpsOptions = AvgpsOptions
     table, box, notes = checked_table(table, skip_missing=options.skip_missing)
     inputs += referenced_stacks(table)
     classes = _native_classes(table) or [1]
-    check_outputs(planned_outputs(output, options, classes), inputs)
+    check_outputs(planned_outputs(output, options, classes, table), inputs)
     batch_size = avgps_batch_size(box, options.pad, len(classes), options.workers,
                                   options.png or options.profile)
     pixel_size_a = table.pixel_size_a
     diameter_px, tube_note = tube_diameter_px(options, box, pixel_size_a)
     notes += tube_note
-    averages = _class_averages(class_averages, table, box)
+    averages = class_averages_of(class_averages, table, box)
+    refinement = None
+    if options.refine_psi_deg:
+        table, refinement = _refined(table, averages, angles_used, options, diameter_px,
+                                     show_progress)
+        notes += refinement.notes()
     angles_report, axis_angle = angles_used_report(table, angles_used, options)
     if angles_used == "filament":
         check, class_angles = None, None
@@ -298,14 +313,33 @@ def run_avgps(table: ParticleTable, output, options: AvgpsOptions = AvgpsOptions
     extra = {"alignment_check": check} if check else {}
     if groups:
         extra["groups"] = groups.report()
+    if refinement:
+        extra["refinement"] = refinement.report()
     extra["angles"] = {k: v for k, v in angles_report.items() if k not in ("notes", "axis_from")}
     extra["psi_grid"] = grid
     extra["camera_raster"] = result.raster
     files, content = write_outputs(result, output, table=table, options=options,
                                    overlay=overlay, extra=extra, front_end=front_end,
                                    context=context, notes=notes + result.notes, inputs=inputs,
-                                   groups=groups)
+                                   groups=groups, refinement=refinement)
     return AvgpsRun(result=result, files=files, notes=notes + result.notes, sidecar=content)
+
+
+def _refined(table, averages, angles_used, options, diameter_px, show_progress):
+    """The table refined against the class averages (``refine_psi_deg``), and the Refinement."""
+    if angles_used == "filament":
+        raise SpectoolsError("in-plane refinement refines a 2D alignment against class "
+                             "averages; the filament angles have none",
+                             hint=Hint("angles", "alignment", "refine the 2D alignment"))
+    if not averages:
+        raise SpectoolsError("in-plane refinement needs the class averages of the selected "
+                             "classes", table.source or None)
+    refinement = refine_table(table, averages, max_psi_deg=options.refine_psi_deg,
+                              max_shift_px=options.refine_shift_px,
+                              min_correlation=options.min_correlation,
+                              tube_diameter_px=diameter_px, workers=options.workers,
+                              show_progress=show_progress)
+    return refinement.table, refinement
 
 
 def angles_used_report(table, angles_used, options):
@@ -363,7 +397,7 @@ def tube_diameter_px(options, box, pixel_size_a):
     return diameter_px, [f"tube mask {diameter_px * pixel_size_a:.0f} A wide (60% of the box)"]
 
 
-def read_class_averages(path, table, box):
+def readclass_averages_of(path, table, box):
     """Class averages by native class number, from a stack.
 
     cryoSPARC numbers classes from 0 and writes class k as frame k; RELION
@@ -450,14 +484,19 @@ def _raster_words(content):
 # ---------------------------------------------------------------------- writing
 
 
-def planned_outputs(output, options, classes):
+def planned_outputs(output, options, classes, table=None):
     """Every file :func:`write_outputs` writes, as ``(path, what)`` pairs.
 
-    ``classes`` are the native class numbers (their pictures are named after them).
+    ``classes`` are the native class numbers (their pictures are named after them);
+    ``table`` (the input) names the refined metadata's format.
     """
     output = Path(output)
     stem = output.with_suffix("")
     planned = [(output, "the averaged spectrum")]
+    if options.refine_psi_deg:
+        planned += [(refined_metadata_path(output, table) if table is not None
+                     else Path(f"{stem}_refined.star"), "the refined metadata"),
+                    (Path(f"{stem}_refine.png"), "the histogram of the refinement")]
     if options.per_class:
         planned.append((Path(f"{stem}_classes.mrcs"), "the per-class spectra"))
     if options.png:
@@ -477,7 +516,8 @@ def planned_outputs(output, options, classes):
 
 
 def write_outputs(result, output, *, table, options, overlay=None, extra=None,
-                  front_end="api", context=None, notes=(), inputs=(), groups=None):
+                  front_end="api", context=None, notes=(), inputs=(), groups=None,
+                  refinement=None):
     """Write the MRC(s), PNG(s), profile and JSON sidecar of a spectrum, atomically.
 
     ``inputs`` are the files no output may replace (see
@@ -498,6 +538,9 @@ def write_outputs(result, output, *, table, options, overlay=None, extra=None,
             return outputs.path(path)
 
         _write_spectra(result, output, stem, target, options.per_class)
+        if refinement:
+            write_refinement(refinement, refined_metadata_path(output, table),
+                             Path(f"{stem}_refine.png"), target)
         if options.png:
             _write_pngs(result, stem, target, options, overlay)
         if groups:
@@ -594,12 +637,12 @@ def _sidecar(result, table, options, overlay, extra, front_end, context, notes, 
                    context=context, assumptions=table.assumptions, notes=notes, files=files)
 
 
-def _class_averages(class_averages, table, box):
-    """Class averages of the selected classes, from a stack path or a dict."""
+def class_averages_of(class_averages, table, box):
+    """Class averages of the selected classes (native class -> image), from a stack path or a dict."""
     if class_averages is None:
         return {}
     if isinstance(class_averages, (str, Path)):
-        return read_class_averages(class_averages, table, box)
+        return readclass_averages_of(class_averages, table, box)
     used = set(_native_classes(table))
     for native, image in class_averages.items():
         if np.shape(image) != (box, box):
