@@ -6,16 +6,19 @@ import numpy as np
 
 import pyworkflow.protocol.params as params
 from pwem.constants import ALIGN_2D, ALIGN_PROJ
-from pwem.objects import Image, SetOfImages
+from pwem.objects import Image, SetOfImages, SetOfParticles
 
+from spectools.formats import read_particles
 from spectools.io.stacks import open_stack
 from spectools.pipelines.avgps import OPTIONS, AvgpsOptions, methods_text, run_avgps
 from spectools.pipelines.inputs import SELECT_OPTIONS
 from spectools.pipelines.workers import available_cpus
 
-from ..constants import AVGPS_CLASSES, AVGPS_GROUPS, AVGPS_OUTPUT, AVGPS_PNG, AVGPS_SIDECAR
+from ..constants import (AVGPS_CLASSES, AVGPS_GROUPS, AVGPS_OUTPUT, AVGPS_PNG, AVGPS_REFINED,
+                         AVGPS_SIDECAR)
 from ..convert import (available_classes, has_psi_priors, image_file, image_index,
-                       input_alignment, is_classes, sampling_rates, table_from_set)
+                       input_alignment, is_classes, sampling_rates, table_from_set,
+                       transform_from_alignment)
 from .protocol_base import SpectoolsProtocol, add_matrix_form_param, add_option_param, plural
 
 #: The class list's parser, as the command line's class selection parses it.
@@ -46,7 +49,7 @@ class SpectoolsProtAveragedSpectrum(SpectoolsProtocol):
     """
     _label = "averaged power spectrum"
     _possibleOutputs = {"outputSpectrum": Image, "outputClassSpectra": SetOfImages,
-                        "outputGroupSpectra": SetOfImages}
+                        "outputGroupSpectra": SetOfImages, "outputParticles": SetOfParticles}
     _inputName = "inputSet"
     _vocabulary = OPTIONS
     #: Helical diffraction (the layer lines and their Bessel maxima); the exact rotation.
@@ -78,6 +81,10 @@ class SpectoolsProtAveragedSpectrum(SpectoolsProtocol):
             condition = {"tube_diameter_a": "mask == 0", "wiener_constant": "ctfCorrection == 1"}
             add_option_param(form, OPTIONS[name],
                              **({"condition": condition[name]} if name in condition else {}))
+
+        form.addSection(label="Refinement")
+        for name in ("refine_psi_deg", "refine_shift_px", "min_correlation"):
+            add_option_param(form, OPTIONS[name])
 
         form.addSection(label="Outputs")
         add_option_param(form, OPTIONS["per_class"], default=True)
@@ -152,12 +159,43 @@ class SpectoolsProtAveragedSpectrum(SpectoolsProtocol):
                 img.setObjId(k)
                 spectra.append(img)
             outputs["outputClassSpectra"] = spectra
+        refined_file = self._getExtraPath(AVGPS_REFINED)
+        if os.path.exists(refined_file):
+            outputs["outputParticles"] = self._refined_particles(refined_file)
         groups_file = self._getExtraPath(AVGPS_GROUPS)
         if os.path.exists(groups_file):
             outputs["outputGroupSpectra"] = self._group_spectra(groups_file, info, psize)
         self._defineOutputs(**outputs)
         for out in outputs.values():
             self._defineSourceRelation(self.inputSet, out)
+
+    def _refined_particles(self, path):
+        """The input particles with their refined 2D alignment (the rows of the refined
+        metadata are in the order the input was read in)."""
+        obj = self.inputSet.get()
+        classes = self.classIds.get()
+        read = table_from_set(obj, class_ids=parse_class_list(classes) if classes else None,
+                              form=self.matrix_form(), source=self.input_name())
+        refined = read_particles(path).data
+        psi, ox, oy = (refined[c].to_numpy(float) for c in ("psi_deg", "origin_x_px",
+                                                             "origin_y_px"))
+        rows = {int(i): r for r, i in enumerate(read.data["scipion_id"].to_numpy())}
+        parts = self._createSetOfParticles(suffix="Refined")
+        images = obj.getImages() if is_classes(obj) else obj
+        parts.copyInfo(images)
+        parts.setAlignment2D()
+        for items in (obj.iterItems() if is_classes(obj) else [obj]):
+            if is_classes(obj) and not items.isEnabled():
+                continue
+            # classes are iterated one at a time: Scipion reuses the class object
+            for particle in items.iterItems(orderBy="id"):
+                r = rows.get(particle.getObjId())
+                if r is None:
+                    continue
+                new = particle.clone()
+                new.setTransform(transform_from_alignment(psi[r], ox[r], oy[r]))
+                parts.append(new)
+        return parts
 
     def _group_spectra(self, path, info, psize):
         """The per-group spectra as a SetOfImages, item id = frame, the key as its label."""
@@ -178,7 +216,7 @@ class SpectoolsProtAveragedSpectrum(SpectoolsProtocol):
         if obj is None:
             return ["No input selected."]
         errors = self._input_errors(obj) + self.option_errors(OPTIONS)
-        errors += self._class_errors(obj)
+        errors += self._class_errors(obj) + self._refine_errors(obj)
         missing = self.missing_files_error(obj)
         if missing:
             errors.append(missing)
@@ -215,6 +253,14 @@ class SpectoolsProtAveragedSpectrum(SpectoolsProtocol):
             errors.append(f"The tube diameter ({diameter:g} A) is wider than "
                           f"the box ({dim[0]} px at {psize:g} A/px).")
         return errors
+
+    def _refine_errors(self, obj):
+        if not self.refinePsi.get():
+            return []
+        if not (is_classes(obj) and self.useClassAverages.get() and obj.hasRepresentatives()):
+            return ["In-plane refinement needs class averages: a SetOfClasses2D with "
+                    "representatives, and 'Use class averages?' on."]
+        return []
 
     def _filament_angles(self, obj):
         """True when the form may turn the segments by their filament angles, and they have them."""
@@ -254,6 +300,11 @@ class SpectoolsProtAveragedSpectrum(SpectoolsProtocol):
         if info.get("angles", {}).get("used") == "filament":
             lines.append("Segments turned by their filament angles (psi prior); "
                          f"{info['angles']['axis_check']['verdict']}.")
+        if info.get("refinement"):
+            r = info["refinement"]
+            lines.append(f"In-plane refinement: {r['placed']} of {r['segments']} segments "
+                         f"refined (psi changed by {r['psi_change_deg']['rms']:.2f}° RMS), "
+                         f"{r['unplaceable']} unplaceable (outputParticles).")
         if info.get("groups"):
             groups = info["groups"]
             lines.append(f"{plural(len(groups['groups']), 'spectrum', 'spectra')} per "

@@ -462,6 +462,29 @@ class TestSpectoolsScipion(BaseTest):
         assert os.stat(prot._getExtraPath("avgps.mrc")).st_mtime_ns == before
 
     # ---- index helical symmetry
+    def test_avgps_refinement_registers_the_refined_particles_as_the_cli_refines_them(self):
+        prot = self.run_protocol(
+            SpectoolsProtAveragedSpectrum,
+            inputSet=self.pointer(self.csImport, "outputClasses"), classIds="1",
+            tubeDiameter=TUBE_A, numberOfThreads=1, perClass=False, profile=False,
+            refinePsi=3.0, objLabel="avgps refined")
+        cli_out = Path(self.tmp) / "cs_refined.mrc"
+        assert spectools_main(["avgps", str(self.cs), "-o", str(cli_out), "--tube-diameter",
+                               str(TUBE_A), "--classes", "0", "--class-averages",
+                               str(self.averages), "--refine-psi", "3", "--threads", "1"]) == 0
+        cli = read_particles(cli_out.with_name("cs_refined_refined.cs")).data
+        parts = prot.outputParticles
+        assert parts.getSize() == N_PER_CLASS and parts.getAlignment() == ALIGN_2D
+        mine = convert.table_from_set(parts).data.sort_values("image_index")
+        cli = cli.sort_values("image_index")
+        np.testing.assert_allclose(mine["psi_deg"].to_numpy(), cli["psi_deg"].to_numpy(),
+                                   atol=1e-3)
+        np.testing.assert_allclose(mine["origin_x_px"].to_numpy(), cli["origin_x_px"].to_numpy(),
+                                   atol=1e-3)
+        info = json.loads(Path(prot._getExtraPath("avgps.json")).read_text())
+        assert info["refinement"]["segments"] == N_PER_CLASS
+        assert "In-plane refinement:" in " ".join(prot.summary())
+
     def test_index_helical_symmetry_of_the_class_spectra(self):
         """Noisy segments of two classes (RELION import), their class spectra, then indexing."""
         folder = self.data / "noisy"
