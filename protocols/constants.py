@@ -9,6 +9,7 @@ AVGPS_SIDECAR = "avgps.json"
 AVGPS_CLASSES = "avgps_classes.mrcs"
 AVGPS_PNG = "avgps.png"
 AVGPS_GROUPS = "avgps_groups.mrcs"
+AVGPS_PARITY = "avgps_parity.mrc"
 #: The refined metadata (Scipion tables are written as RELION STAR).
 AVGPS_REFINED = "avgps_refined.star"
 INDEX_TABLE = "index.csv"

@@ -14,8 +14,8 @@ from spectools.pipelines.avgps import OPTIONS, AvgpsOptions, methods_text, run_a
 from spectools.pipelines.inputs import SELECT_OPTIONS
 from spectools.pipelines.workers import available_cpus
 
-from ..constants import (AVGPS_CLASSES, AVGPS_GROUPS, AVGPS_OUTPUT, AVGPS_PNG, AVGPS_REFINED,
-                         AVGPS_SIDECAR)
+from ..constants import (AVGPS_CLASSES, AVGPS_GROUPS, AVGPS_OUTPUT, AVGPS_PARITY, AVGPS_PNG,
+                         AVGPS_REFINED, AVGPS_SIDECAR)
 from ..convert import (available_classes, has_psi_priors, image_file, image_index,
                        input_alignment, is_classes, sampling_rates, table_from_set,
                        transform_from_alignment)
@@ -49,7 +49,8 @@ class SpectoolsProtAveragedSpectrum(SpectoolsProtocol):
     """
     _label = "averaged power spectrum"
     _possibleOutputs = {"outputSpectrum": Image, "outputClassSpectra": SetOfImages,
-                        "outputGroupSpectra": SetOfImages, "outputParticles": SetOfParticles}
+                        "outputGroupSpectra": SetOfImages, "outputParticles": SetOfParticles,
+                        "outputParity": Image}
     _inputName = "inputSet"
     _vocabulary = OPTIONS
     #: Helical diffraction (the layer lines and their Bessel maxima); the exact rotation.
@@ -90,6 +91,7 @@ class SpectoolsProtAveragedSpectrum(SpectoolsProtocol):
         add_option_param(form, OPTIONS["per_class"], default=True)
         add_option_param(form, OPTIONS["group_by"])
         add_option_param(form, OPTIONS["min_group"])
+        add_option_param(form, OPTIONS["phase_parity"])
         add_option_param(form, OPTIONS["profile"], default=True)
         line = form.addLine("Overlay: predicted layer lines",
                             help=OVERLAY_HELP)
@@ -159,6 +161,11 @@ class SpectoolsProtAveragedSpectrum(SpectoolsProtocol):
                 img.setObjId(k)
                 spectra.append(img)
             outputs["outputClassSpectra"] = spectra
+        parity_file = self._getExtraPath(AVGPS_PARITY)
+        if os.path.exists(parity_file):
+            parity = Image(location=parity_file)
+            parity.setSamplingRate(psize)
+            outputs["outputParity"] = parity
         refined_file = self._getExtraPath(AVGPS_REFINED)
         if os.path.exists(refined_file):
             outputs["outputParticles"] = self._refined_particles(refined_file)

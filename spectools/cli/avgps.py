@@ -46,7 +46,7 @@ def add_parser(subparsers):
                 ["angles", "mask", "tube_diameter_a", "pad", "normalize", "axis", "axis_angle",
                  "ctf_correction", "wiener_constant", "raster", "interpolation"])
     add_options(parser.add_argument_group("outputs"), OPTIONS,
-                ["per_class", "group_by", "min_group", "png", "profile", "overlay",
+                ["per_class", "group_by", "min_group", "phase_parity", "png", "profile", "overlay",
                  "resolution_marks"])
     add_options(parser.add_argument_group("in-plane refinement (with --class-averages)"),
                 OPTIONS, ["refine_psi_deg", "refine_shift_px", "min_correlation"])

@@ -39,7 +39,7 @@ from ..ops.masks import MASKS
 from ..ops.resample import INTERPOLATIONS
 from ..ops.layer_lines import layer_line_profile, layer_lines
 from ..particles import ParticleTable
-from ..plots import contact_sheet, display_scale, profile_png, spectrum_png
+from ..plots import contact_sheet, display_scale, parity_png, profile_png, spectrum_png
 from .inputs import SKIP_MISSING, checked_table, referenced_stacks
 from .limits import avgps_batch_size
 from .options import Option, vocabulary
@@ -48,6 +48,7 @@ from .parsing import (parse_axis_angle, parse_group_by, parse_overlay, parse_pos
 from .filament_angles import (ANGLE_SOURCES, ANGLES_HELP, POLARITY_NOTE, choose_angles,
                               filament_axis_check)
 from .groups import group_spectra
+from .parity import parity_map
 from .refine import OPTIONS as REFINE_OPTIONS
 from .refine import (check_refine_values, refine_table, refined_metadata_path,
                      write_refinement)
@@ -89,6 +90,7 @@ class AvgpsOptions:
     per_class: bool = False
     group_by: Optional[str] = None
     min_group: int = 1
+    phase_parity: bool = False
     png: bool = False
     profile: bool = False
     overlay: Optional[dict] = None
@@ -170,6 +172,12 @@ OPTIONS = vocabulary(
                      metavar="N",
                      help="Groups with fewer segments get no spectrum of their own (their "
                           "segments stay in the combined spectrum); default 1."),
+    phase_parity=Option(label="Write the Bessel-order parity map?", kind="bool",
+                        help="Also write the phase difference across the meridian, between "
+                             "(R, Z) and (-R, Z), amplitude-weighted over the segments, as MRC "
+                             "(degrees) and PNG (blue near 0: even Bessel orders; red near "
+                             "180: odd), in the spectrum's layout. It needs centred segments "
+                             "(a 2D alignment's shifts) and costs a second pass over them."),
     png=Option(label="Write PNG pictures?", kind="bool",
                help="Write the spectrum as a PNG: log scale, robust contrast, axes in 1/Å."),
     profile=Option(label="Write the layer-line profile?", kind="bool",
@@ -302,6 +310,8 @@ def run_avgps(table: ParticleTable, output, options: AvgpsOptions = AvgpsOptions
     if angles_used == "filament" and options.axis_angle == "auto":
         for info in result.axis_angles.values():
             info["from"] = angles_report["axis_from"]
+    parity = _parity(table, result, angles_used, options, diameter_px, batch_size,
+                     show_progress) if options.phase_parity else None
     groups = (group_spectra(table, result, options.group_by, options.min_group,
                             lambda sub, angle: engine(sub, axis_angle=angle))
               if options.group_by else None)
@@ -315,14 +325,34 @@ def run_avgps(table: ParticleTable, output, options: AvgpsOptions = AvgpsOptions
         extra["groups"] = groups.report()
     if refinement:
         extra["refinement"] = refinement.report()
+    if parity:
+        extra["phase_parity"] = parity["report"]
     extra["angles"] = {k: v for k, v in angles_report.items() if k not in ("notes", "axis_from")}
     extra["psi_grid"] = grid
     extra["camera_raster"] = result.raster
     files, content = write_outputs(result, output, table=table, options=options,
                                    overlay=overlay, extra=extra, front_end=front_end,
                                    context=context, notes=notes + result.notes, inputs=inputs,
-                                   groups=groups, refinement=refinement)
+                                   groups=groups, refinement=refinement, parity=parity)
     return AvgpsRun(result=result, files=files, notes=notes + result.notes, sidecar=content)
+
+
+def _parity(table, result, angles_used, options, diameter_px, batch_size, show_progress):
+    """The parity map (phase, weight) and its report, or an error for uncentred segments."""
+    if angles_used != "alignment":
+        raise SpectoolsError("the parity map needs segments centred by a 2D alignment; the "
+                             "filament angles do not centre them",
+                             hint=Hint("angles", "alignment", "use the 2D alignment"))
+    phase, weight = parity_map(table, result.axis_angles, mask=options.mask,
+                               tube_diameter_px=diameter_px, pad=options.pad,
+                               normalize=options.normalize, axis=options.axis,
+                               interpolation=options.interpolation, workers=options.workers,
+                               batch_size=batch_size, show_progress=show_progress)
+    report = {"meaning": "phase of sum over segments of F(R, Z) conj(F(-R, Z)), degrees: "
+                         "near 0 on layer lines of even Bessel order, near +-180 on odd; "
+                         "same layout and orientation as the spectrum",
+              "segments": int(len(table))}
+    return {"phase_deg": phase, "weight": weight, "report": report}
 
 
 def _refined(table, averages, angles_used, options, diameter_px, show_progress):
@@ -509,6 +539,9 @@ def planned_outputs(output, options, classes, table=None):
                     (Path(f"{stem}_groups.csv"), "the table of groups")]
         if options.png:
             planned.append((Path(f"{stem}_groups.png"), "the per-group contact sheet"))
+    if options.phase_parity:
+        planned += [(Path(f"{stem}_parity.mrc"), "the Bessel-order parity map"),
+                    (Path(f"{stem}_parity.png"), "the parity map's picture")]
     if options.profile:
         planned += [(Path(f"{stem}_profile.csv"), "the layer-line profile"),
                     (Path(f"{stem}_profile.png"), "the layer-line profile's picture")]
@@ -517,7 +550,7 @@ def planned_outputs(output, options, classes, table=None):
 
 def write_outputs(result, output, *, table, options, overlay=None, extra=None,
                   front_end="api", context=None, notes=(), inputs=(), groups=None,
-                  refinement=None):
+                  refinement=None, parity=None):
     """Write the MRC(s), PNG(s), profile and JSON sidecar of a spectrum, atomically.
 
     ``inputs`` are the files no output may replace (see
@@ -545,6 +578,8 @@ def write_outputs(result, output, *, table, options, overlay=None, extra=None,
             _write_pngs(result, stem, target, options, overlay)
         if groups:
             _write_groups(groups, result, stem, target, options.png)
+        if parity:
+            _write_parity(parity, result, stem, target)
         if options.profile:
             _write_profile(result, stem, target, options.axis, overlay)
         json_path = Path(f"{stem}.json")
@@ -571,6 +606,16 @@ def _write_spectra(result, output, stem, target, per_class):
                             label=f"spectools {__version__} per-class spectra") as w:
             for k in classes:
                 w.write(result.per_class[k])
+
+
+def _write_parity(parity, result, stem, target):
+    """The parity map as MRC (phase in degrees) and PNG (two colours, weighted)."""
+    psize = _pixel_size(result)
+    with MrcStackWriter(target(Path(f"{stem}_parity.mrc")), 1, result.combined.shape, psize,
+                        label=f"spectools {__version__} parity (deg)") as w:
+        w.write(parity["phase_deg"])
+    parity_png(target(Path(f"{stem}_parity.png")), parity["phase_deg"], parity["weight"],
+               psize or 1.0)
 
 
 def _write_groups(groups, result, stem, target, png):

@@ -467,11 +467,12 @@ class TestSpectoolsScipion(BaseTest):
             SpectoolsProtAveragedSpectrum,
             inputSet=self.pointer(self.csImport, "outputClasses"), classIds="1",
             tubeDiameter=TUBE_A, numberOfThreads=1, perClass=False, profile=False,
-            refinePsi=3.0, objLabel="avgps refined")
+            refinePsi=3.0, phaseParity=True, objLabel="avgps refined")
         cli_out = Path(self.tmp) / "cs_refined.mrc"
         assert spectools_main(["avgps", str(self.cs), "-o", str(cli_out), "--tube-diameter",
                                str(TUBE_A), "--classes", "0", "--class-averages",
-                               str(self.averages), "--refine-psi", "3", "--threads", "1"]) == 0
+                               str(self.averages), "--refine-psi", "3", "--phase-parity",
+                               "--threads", "1"]) == 0
         cli = read_particles(cli_out.with_name("cs_refined_refined.cs")).data
         parts = prot.outputParticles
         assert parts.getSize() == N_PER_CLASS and parts.getAlignment() == ALIGN_2D
@@ -484,6 +485,12 @@ class TestSpectoolsScipion(BaseTest):
         info = json.loads(Path(prot._getExtraPath("avgps.json")).read_text())
         assert info["refinement"]["segments"] == N_PER_CLASS
         assert "In-plane refinement:" in " ".join(prot.summary())
+        parity = read_mrc(prot.outputParity.getFileName())
+        cli_parity = read_mrc(cli_out.with_name("cs_refined_parity.mrc"))
+        assert prot.outputParity.getSamplingRate() == PSIZE
+        strong = np.abs(cli_parity) > 0  # phases agree (mod 360) wherever defined
+        diff = (parity - cli_parity + 180) % 360 - 180
+        assert np.abs(diff[strong]).max() < 0.5
 
     def test_index_helical_symmetry_of_the_class_spectra(self):
         """Noisy segments of two classes (RELION import), their class spectra, then indexing."""
