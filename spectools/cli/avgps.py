@@ -2,9 +2,8 @@
 import argparse
 
 from ..pipelines.avgps import OPTIONS, AvgpsOptions, run_avgps
-from ..pipelines.inputs import READ_OPTIONS, SELECT_OPTIONS, input_files, read_input, select
-from .common import (add_options, add_reading_options, add_selection_options, context,
-                     options_from_args, read_options, select_options)
+from .common import (add_options, add_particle_job_options, context, options_from_args,
+                     selected_input)
 
 HELP = "averaged power spectrum of aligned helical segments, per class and combined"
 DESCRIPTION = HELP + """.
@@ -54,18 +53,12 @@ def add_parser(subparsers):
         "--class-averages", metavar="FILE",
         help="class averages (cryoSPARC *_class_averages.mrc, RELION *_classes.mrcs): measure "
              "the axis angles on them and check the alignment convention against them")
-    add_options(parser, OPTIONS, ["skip_missing", "workers"])
-    add_reading_options(parser)
-    add_selection_options(parser)
-    parser.set_defaults(run=run, vocabulary={**OPTIONS, **READ_OPTIONS, **SELECT_OPTIONS})
+    add_particle_job_options(parser, OPTIONS, run)
     return parser
 
 
 def run(args):
-    reading = read_options(args)
-    table = read_input(args.input, reading)
-    protect = input_files(args.input, reading, table)
-    table = select(table, select_options(args))
+    table, protect = selected_input(args)
     done = run_avgps(table, args.output, options_from_args(AvgpsOptions, args, OPTIONS),
                      class_averages=args.class_averages,
                      protect=protect, front_end="cli",

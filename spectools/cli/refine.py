@@ -1,10 +1,9 @@
 """``spectools refine INPUT --class-averages FILE -o OUT.star``: in-plane refinement on its own."""
 import argparse
 
-from ..pipelines.inputs import READ_OPTIONS, SELECT_OPTIONS, input_files, read_input, select
 from ..pipelines.refine import OPTIONS, RefineOptions, run_refine
-from .common import (add_options, add_reading_options, add_selection_options, context,
-                     options_from_args, read_options, select_options)
+from .common import (add_options, add_particle_job_options, context, options_from_args,
+                     selected_input)
 
 HELP = "refine the segments' in-plane angles (and centring) against their class averages"
 DESCRIPTION = HELP + """.
@@ -36,18 +35,12 @@ def add_parser(subparsers):
                              "*_classes.mrcs)")
     add_options(parser.add_argument_group("refinement"), OPTIONS,
                 ["refine_psi_deg", "refine_shift_px", "min_correlation", "tube_diameter_a"])
-    add_options(parser, OPTIONS, ["skip_missing", "workers"])
-    add_reading_options(parser)
-    add_selection_options(parser)
-    parser.set_defaults(run=run, vocabulary={**OPTIONS, **READ_OPTIONS, **SELECT_OPTIONS})
+    add_particle_job_options(parser, OPTIONS, run)
     return parser
 
 
 def run(args):
-    reading = read_options(args)
-    table = read_input(args.input, reading)
-    protect = input_files(args.input, reading, table)
-    table = select(table, select_options(args))
+    table, protect = selected_input(args)
     done = run_refine(table, args.output, args.class_averages,
                       options_from_args(RefineOptions, args, OPTIONS), protect=protect,
                       front_end="cli", context=context(args))
