@@ -30,8 +30,6 @@ from .. import __version__
 from ..errors import Hint, SpectoolsError
 from ..io.atomic import OutputSet, check_outputs
 from ..io.mrc import MrcStackWriter
-from ..io.pixel_values import describe_unusable, unusable_images
-from ..io.stacks import open_stack
 from ..ops.axis import axis_angle_from_image
 from ..ops.geometry import angle_grid
 
@@ -45,6 +43,8 @@ from .limits import avgps_batch_size
 from .options import Option, vocabulary
 from .parsing import (parse_axis_angle, parse_group_by, parse_overlay, parse_positive_float,
                       parse_positive_int, parse_resolutions)
+from .class_averages import class_averages_of, read_class_averages  # noqa: F401 (API)
+from .class_averages import native_classes as _native_classes
 from .filament_angles import (ANGLE_SOURCES, ANGLES_HELP, POLARITY_NOTE, choose_angles,
                               filament_axis_check)
 from .groups import group_spectra
@@ -427,28 +427,6 @@ def tube_diameter_px(options, box, pixel_size_a):
     return diameter_px, [f"tube mask {diameter_px * pixel_size_a:.0f} A wide (60% of the box)"]
 
 
-def readclass_averages_of(path, table, box):
-    """Class averages by native class number, from a stack.
-
-    cryoSPARC numbers classes from 0 and writes class k as frame k; RELION
-    numbers from 1 and writes class k as frame k (1-based), i.e. index k-1.
-    Either way frame index = native class - class_base.
-    """
-    stack = open_stack(path)
-    if stack.shape[-1] != box or stack.shape[-2] != box:
-        raise SpectoolsError(f"class averages are {stack.shape[-1]}x{stack.shape[-2]} but the "
-                             f"particles are {box}x{box}", path)
-    out = {}
-    for native in _native_classes(table):
-        index = native - table.class_base
-        if 0 <= index < stack.shape[0]:
-            out[native] = np.asarray(stack[index], np.float32)
-            if unusable_images(out[native])[0]:
-                raise SpectoolsError(f"class average {native} (image {index + 1}) "
-                                     f"{describe_unusable(out[native])}", path)
-    return out
-
-
 def alignment_check(table, averages, axis_angle):
     """The alignment-convention check against class averages, and their axis angles.
 
@@ -680,23 +658,3 @@ def _sidecar(result, table, options, overlay, extra, front_end, context, notes, 
     results.update(extra or {})
     return sidecar("avgps", options, input=table.source, results=results, front_end=front_end,
                    context=context, assumptions=table.assumptions, notes=notes, files=files)
-
-
-def class_averages_of(class_averages, table, box):
-    """Class averages of the selected classes (native class -> image), from a stack path or a dict."""
-    if class_averages is None:
-        return {}
-    if isinstance(class_averages, (str, Path)):
-        return readclass_averages_of(class_averages, table, box)
-    used = set(_native_classes(table))
-    for native, image in class_averages.items():
-        if np.shape(image) != (box, box):
-            raise SpectoolsError(f"class average {native} is {np.shape(image)[-1]}x"
-                                 f"{np.shape(image)[0]} but the particles are {box}x{box}")
-    return {k: np.asarray(v, np.float32) for k, v in class_averages.items() if k in used}
-
-
-def _native_classes(table):
-    if not table.has("class_number"):
-        return []
-    return sorted({int(k) for k in table.native_class(table.data["class_number"].unique())})

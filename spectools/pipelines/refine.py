@@ -39,6 +39,7 @@ from ..ops.refine import correlate, references, refined_alignment
 from ..ops.resample import align_images
 from ..plots import histogram_png
 from .batches import batch_rows, ordered_map, progress, read_batch
+from .class_averages import class_averages_of
 from .inputs import SKIP_MISSING, checked_table, referenced_stacks
 from .options import Option, vocabulary
 from .parsing import parse_nonnegative_float, parse_positive_float
@@ -306,8 +307,6 @@ def run_refine(table, output, averages, options: RefineOptions = RefineOptions()
     dict
         The sidecar written.
     """
-    from .avgps import class_averages_of  # the one reader of class averages
-
     output = Path(output)
     if output.suffix.lower() not in FORMAT_OF:
         raise SpectoolsError("the refined metadata is written as .star, .cs or .dat", output)

@@ -191,3 +191,18 @@ def test_group_by_a_column_matches_the_spectrum_of_that_selection(two_helices, t
                                                           **OPTIONS))
     assert err.value.hint.option == "min_group"
     assert not list(tmp_path.glob("n*")) and not list(tmp_path.glob("m*"))
+
+
+def test_stack_turned_by_filament_angles_gives_the_class_frame_and_says_so(picked, tmp_path):
+    from spectools.io.stacks import open_stack
+    from spectools.pipelines.aligned_stack import StackOptions, run_stack
+    folder, table = picked
+    psi = table.data["psi_deg"].to_numpy()
+    summary = run_stack(prior_only(table, psi), tmp_path / "a.mrcs",
+                        StackOptions(interpolation="fourier", workers=1))
+    assert any("polarity" in n for n in summary["notes"])
+    aligned = open_stack(tmp_path / "a.mrcs")[:]
+    run_stack(table, tmp_path / "b.mrcs", StackOptions(interpolation="fourier", workers=1))
+    # the prior is the true psi (and the segments are centred): the same images as the
+    # true 2D alignment gives, i.e. the class frame (the noise-free check is the stack tests')
+    np.testing.assert_allclose(aligned, open_stack(tmp_path / "b.mrcs")[:], atol=1e-5)
