@@ -470,13 +470,32 @@ def methods_text(content):
     return (f"The averaged power spectrum of {content['segments']} helical segments "
             f"({len(content['segments_per_class'])} classes) was computed with "
             f"{content['program']}: "
-            + _raster_words(content)
+            + _raster_words(content) + _refinement_words(content)
             + f"each segment was brought into its class frame by one "
               f"{KERNEL_WORDS.get(p['interpolation'], p['interpolation'])} rotation and shift "
-              f"({axis}), multiplied by {mask}, "
+              f"({_frame_words(content, axis)}), multiplied by {mask}, "
             + ("normalised to zero mean and unit variance inside the mask, "
                if p["normalize"] else "")
             + f"zero padded {p['pad']}-fold, and the squared Fourier amplitudes were averaged.")
+
+
+def _frame_words(content, axis):
+    if (content.get("angles") or {}).get("used") == "filament":
+        return ("turned by its filament angle from picking, the psi prior, with the helical "
+                "axis checked on the mean of the turned segments")
+    return axis
+
+
+def _refinement_words(content):
+    refined = content.get("refinement")
+    if not refined:
+        return ""
+    p = content["parameters"]
+    shift = (f" and its centring within {p['refine_shift_px']:g} px"
+             if p.get("refine_shift_px") else "")
+    return (f"the in-plane angle of each segment was refined within ±{p['refine_psi_deg']:g}° "
+            f"of its 2D-classification angle{shift} by cross-correlation with its class "
+            f"average ({refined['placed']} of {refined['segments']} segments placed); ")
 
 
 def _raster_words(content):

@@ -120,6 +120,8 @@ def test_cli_and_info_on_a_picked_star(picked, tmp_path, capsys):
     assert "filament angles" in text
     sidecar = json.loads((tmp_path / "ps.json").read_text())
     assert sidecar["parameters"]["angles"] == "auto" and sidecar["angles"]["used"] == "filament"
+    from spectools.pipelines.avgps import methods_text
+    assert "turned by its filament angle" in methods_text(sidecar)
     with mrcfile.open(out) as m:
         assert m.data.shape == (2 * BOX, 2 * BOX)
 

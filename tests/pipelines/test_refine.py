@@ -184,5 +184,7 @@ def test_avgps_with_refinement_sharpens_the_layer_lines_at_high_radius(tmp_path,
     sidecar = json.loads((tmp_path / "ref.json").read_text())
     assert sidecar["parameters"]["refine_psi_deg"] == 5.0
     assert sidecar["refinement"]["placed"] >= 0.9 * len(table)
+    from spectools.pipelines.avgps import methods_text
+    assert "refined within ±5°" in methods_text(sidecar)
     with pytest.raises(SpectoolsError, match="needs the class averages"):
         run_avgps(table, tmp_path / "x.mrc", AvgpsOptions(refine_psi_deg=5.0, **options))
