@@ -188,3 +188,29 @@ def test_avgps_with_refinement_sharpens_the_layer_lines_at_high_radius(tmp_path,
     assert "refined within ±5°" in methods_text(sidecar)
     with pytest.raises(SpectoolsError, match="needs the class averages"):
         run_avgps(table, tmp_path / "x.mrc", AvgpsOptions(refine_psi_deg=5.0, **options))
+
+
+def test_refine_shift_recentres_across_the_axis_and_leaves_the_register(tmp_path):
+    """Stored origins off by up to 2 px in x and y (1.15 px RMS across the axis): refined
+    across the axis, the axial part (the helical register) left as it was."""
+    from spectools.ops.geometry import rotate_xy
+    table, true_psi, averages, _ = gridded(tmp_path, DEFAULT_NOISE)
+    ox, oy = (table.data[c].to_numpy().copy() for c in ("origin_x_px", "origin_y_px"))
+    rng = np.random.default_rng(2)
+    table.data["origin_x_px"] = ox + rng.uniform(-2, 2, len(ox))
+    table.data["origin_y_px"] = oy + rng.uniform(-2, 2, len(ox))
+
+    def errors(t):
+        """RMS origin errors along and across the axis (class frame: axis along x)."""
+        axial, across = rotate_xy(true_psi, t.data["origin_x_px"].to_numpy() - ox,
+                                  t.data["origin_y_px"].to_numpy() - oy)
+        return np.sqrt(np.mean(axial ** 2)), np.sqrt(np.mean(across ** 2))
+
+    axial_before, across_before = errors(table)
+    run_refine(table, tmp_path / "r.star", averages,
+               RefineOptions(refine_psi_deg=5.0, refine_shift_px=3.0, workers=1))
+    refined = read_particles(tmp_path / "r.star")
+    axial, across = errors(refined)
+    assert across_before > 1.0 and across <= 0.4, (across_before, across)
+    assert abs(axial - axial_before) < 0.05
+    assert np.sqrt(np.mean(angle_error(refined.data["psi_deg"], true_psi) ** 2)) <= 0.3
