@@ -8,9 +8,9 @@ shift) is found by cross-correlation in the class frame:
   exact Fourier three-shear rotation), masked and normalised;
 * each segment, already in its class frame at its stored alignment (one
   resampling, ``A``), is masked and normalised, and correlated with every
-  ``C_d``: a dot product per angle without shift search, or one FFT of ``A``
-  and one inverse FFT per angle with it (the whole map of lags ``t`` at
-  once, searched within ``max_shift``);
+  ``C_d``: a dot product per angle without lag search; with it, one FFT of
+  ``A`` and per angle the inverse transform at the lags searched only (a
+  small matrix product across the axis, a 1D inverse FFT along it);
 * the best trial angle and lag are refined by a parabola through the
   neighbouring values (continuous angle and sub-pixel shift).
 
@@ -86,29 +86,28 @@ def _unit_norm(images):
     return (images / np.where(norms > 0, norms, 1.0)[:, None, None]).astype(np.float32)
 
 
-def correlate(aligned, mask, refs, *, axis_deg=0.0, axial_lag_px=0.0, lateral_lag_px=0.0):
+def correlate(aligned, mask, refs, *, axial_lag_px=0.0, lateral_lag_px=0.0):
     """Best residual angle, lag and correlation of each segment against the references.
 
     Parameters
     ----------
     aligned : ndarray (B, N, N)
-        Segments in their class frame at their stored alignment.
+        Segments in the frame of the references (helical axis along x) at
+        their stored alignment.
     mask : ndarray (N, N)
     refs : References
-    axis_deg : float
-        The helical axis in the class frame (from +x towards +y).
     axial_lag_px, lateral_lag_px : float
-        Largest lags searched along and across the axis.  Along the axis a
-        helical segment matches its class average only in register (a class
-        average of registered segments shows the subunits; each segment has
-        its own axial phase), so the register is searched over up to a
-        pitch; across the axis the lag is the centring error.
+        Largest lags searched along (x) and across (y) the axis.  Along the
+        axis a helical segment matches its class average only in register
+        (a class average of registered segments shows the strands; each
+        segment has its own helical phase), so the register is searched over
+        up to a pitch; across the axis the lag is the centring error.
 
     Returns
     -------
     angle_deg, shift_x_px, shift_y_px, correlation : ndarray (B,)
-        The lag (class-frame pixels) is the full one found; callers keep only
-        its lateral part when the axial register is not wanted.
+        The lag is the full one found (pixels of the frame); callers keep
+        only its lateral part (y) when the axial register is not wanted.
     placed : ndarray of bool (B,)
         False where the best angle or lateral lag lies on the edge of the search.
     """
@@ -118,8 +117,7 @@ def correlate(aligned, mask, refs, *, axis_deg=0.0, axial_lag_px=0.0, lateral_la
         scores = np.einsum("bij,kij->bk", segments, refs.images, optimize=True)
         maps = None
     else:
-        maps, lag_x, lag_y, window, lateral = _lag_maps(
-            segments, refs, axis_deg, axial_lag_px, lateral_lag_px)
+        maps, lag_x, lag_y = _lag_maps(segments, refs, axial_lag_px, lateral_lag_px)
         scores = maps.reshape(len(segments), len(refs.angles_deg), -1).max(axis=2)
     best = np.argmax(scores, axis=1)
     inside = (best > 0) & (best < scores.shape[1] - 1)
@@ -130,37 +128,38 @@ def correlate(aligned, mask, refs, *, axis_deg=0.0, axial_lag_px=0.0, lateral_la
     if maps is None:
         zero = np.zeros(len(segments))
         return angle, zero, zero, correlation, inside
-    chosen = maps[rows, best]                            # (B, L, L)
+    chosen = maps[rows, best]                            # (B, Ly, Lx)
     peak = chosen.reshape(len(segments), -1).argmax(axis=1)
-    iy, ix = np.unravel_index(peak, window.shape)
+    iy, ix = np.unravel_index(peak, chosen.shape[1:])
     ty = lag_y[iy] + _axis_offset(chosen, rows, iy, ix, axis=1)
     tx = lag_x[ix] + _axis_offset(chosen, rows, iy, ix, axis=2)
-    lateral_inside = (np.abs(lateral[iy, ix]) < lateral_lag_px - 0.5) | (lateral_lag_px < 1)
+    lateral_inside = (np.abs(lag_y[iy]) < lateral_lag_px - 0.5) | (lateral_lag_px < 1)
     return angle, tx, ty, correlation, inside & lateral_inside
 
 
-def _lag_maps(segments, refs, axis_deg, axial_lag_px, lateral_lag_px):
+def _lag_maps(segments, refs, axial_lag_px, lateral_lag_px):
     """Per segment and trial angle, the correlation at every lag of the search window.
 
-    ``maps[b, j, iy, ix]`` is ``sum_q A_b(q) C_j(q + t)`` at ``t = (lag_x[ix],
-    lag_y[iy])``, -inf outside the window (an axial and lateral band).
+    ``maps[b, j, iy, ix] = sum_q A_b(q) C_j(q + t)`` at ``t = (lag_x[ix], lag_y[iy])``.
+    Only the few lateral lags are needed: the inverse transform along y is a
+    small matrix product (one row per lateral lag), the one along x an FFT,
+    which costs a fraction of a full inverse 2D FFT per trial angle.
     """
     n = segments.shape[-1]
-    reach = int(np.ceil(max(axial_lag_px, lateral_lag_px)))
-    reach = min(reach, n // 2 - 1)
-    lag = np.arange(-reach, reach + 1)
-    lag_x, lag_y = lag, lag
-    u = np.deg2rad(axis_deg)
-    axial = lag_x[None, :] * np.cos(u) + lag_y[:, None] * np.sin(u)
-    lateral = -lag_x[None, :] * np.sin(u) + lag_y[:, None] * np.cos(u)
-    window = (np.abs(axial) <= axial_lag_px + 1e-9) & (np.abs(lateral) <= lateral_lag_px + 1e-9)
-    spectra = np.conj(np.fft.rfft2(segments))
-    maps = np.empty((len(segments), len(refs.angles_deg), len(lag), len(lag)), np.float32)
+    reach_x = min(int(np.floor(axial_lag_px)), n // 2 - 1)
+    reach_y = min(int(np.floor(lateral_lag_px)), n // 2 - 1)
+    lag_x, lag_y = np.arange(-reach_x, reach_x + 1), np.arange(-reach_y, reach_y + 1)
+    ky = np.arange(n)
+    # (1/N) e^{2 pi i ky ly / N}: the inverse DFT along y at the lateral lags only
+    rows_back = (np.exp(2j * np.pi * np.outer(lag_y, ky) / n) / n).astype(np.complex64)
+    spectra = np.conj(np.fft.rfft2(segments)).astype(np.complex64)
+    maps = np.empty((len(segments), len(refs.angles_deg), len(lag_y), len(lag_x)), np.float32)
     for j in range(len(refs.angles_deg)):
-        full = np.fft.irfft2(spectra * refs.transforms[j][None], s=(n, n))
-        maps[:, j] = full[:, lag_y[:, None] % n, lag_x[None, :] % n]
-    maps[:, :, ~window] = -np.inf
-    return maps, lag_x, lag_y, window, lateral
+        products = spectra * refs.transforms[j][None]                  # (B, N, W)
+        lateral = np.matmul(rows_back[None], products)                 # (B, Ly, W)
+        lines = np.fft.irfft(lateral, n=n, axis=-1)                    # (B, Ly, N)
+        maps[:, j] = lines[:, :, lag_x % n]
+    return maps, lag_x, lag_y
 
 
 def _axis_offset(maps, rows, iy, ix, axis):

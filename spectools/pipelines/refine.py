@@ -245,8 +245,8 @@ def _refine_batch(table, rows, beta, mask, refs, box, max_shift_px, cache, part)
     psi, ox, oy, mirror = table.alignment(r)
     frame_psi = psi - np.where(mirror, -1.0, 1.0) * beta
     aligned = align_images(images, frame_psi, ox, oy, mirror, interpolation="sinc", fill="zero")
-    angle, tx, ty, cc, inside = correlate(aligned, mask, refs, axis_deg=0.0,
-                                          axial_lag_px=box / 4.0, lateral_lag_px=max_shift_px)
+    angle, tx, ty, cc, inside = correlate(aligned, mask, refs, axial_lag_px=box / 4.0,
+                                          lateral_lag_px=max_shift_px)
     # keep only the lateral lag (across the axis: y in this frame), back in the class frame
     lx, ly = rotate_xy(beta, 0.0, ty if max_shift_px > 0 else np.zeros_like(ty))
     return angle, lx, ly, cc, inside
