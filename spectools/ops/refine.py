@@ -9,8 +9,9 @@ shift) is found by cross-correlation in the class frame:
 * each segment, already in its class frame at its stored alignment (one
   resampling, ``A``), is masked and normalised, and correlated with every
   ``C_d``: a dot product per angle without lag search; with it, one FFT of
-  ``A`` and per angle the inverse transform at the lags searched only (a
-  small matrix product across the axis, a 1D inverse FFT along it);
+  ``A`` and per angle the inverse transform at the lags searched only
+  (without a lateral search, a mean across the axis and a 1D inverse FFT
+  along it);
 * the best trial angle and lag are refined by a parabola through the
   neighbouring values (continuous angle and sub-pixel shift).
 
@@ -141,22 +142,22 @@ def _lag_maps(segments, refs, axial_lag_px, lateral_lag_px):
     """Per segment and trial angle, the correlation at every lag of the search window.
 
     ``maps[b, j, iy, ix] = sum_q A_b(q) C_j(q + t)`` at ``t = (lag_x[ix], lag_y[iy])``.
-    Only the few lateral lags are needed: the inverse transform along y is a
-    small matrix product (one row per lateral lag), the one along x an FFT,
-    which costs a fraction of a full inverse 2D FFT per trial angle.
+    Only the few lateral lags are needed: without a lateral search the inverse
+    transform along y is a mean over ``ky``, and the one along x an FFT of
+    one line, a small fraction of a full inverse 2D FFT per trial angle.
     """
     n = segments.shape[-1]
     reach_x = min(int(np.floor(axial_lag_px)), n // 2 - 1)
     reach_y = min(int(np.floor(lateral_lag_px)), n // 2 - 1)
     lag_x, lag_y = np.arange(-reach_x, reach_x + 1), np.arange(-reach_y, reach_y + 1)
-    ky = np.arange(n)
-    # (1/N) e^{2 pi i ky ly / N}: the inverse DFT along y at the lateral lags only
-    rows_back = (np.exp(2j * np.pi * np.outer(lag_y, ky) / n) / n).astype(np.complex64)
     spectra = np.conj(np.fft.rfft2(segments)).astype(np.complex64)
     maps = np.empty((len(segments), len(refs.angles_deg), len(lag_y), len(lag_x)), np.float32)
     for j in range(len(refs.angles_deg)):
         products = spectra * refs.transforms[j][None]                  # (B, N, W)
-        lateral = np.matmul(rows_back[None], products)                 # (B, Ly, W)
+        # inverse along y at the lateral lags only: lag 0 is the mean over ky (no BLAS
+        # call: a threaded BLAS under the worker threads oversubscribes the cores)
+        lateral = (products.mean(axis=1, keepdims=True) if reach_y == 0
+                   else np.fft.ifft(products, axis=1)[:, lag_y % n, :])  # (B, Ly, W)
         lines = np.fft.irfft(lateral, n=n, axis=-1)                    # (B, Ly, N)
         maps[:, j] = lines[:, :, lag_x % n]
     return maps, lag_x, lag_y
