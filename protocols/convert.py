@@ -284,7 +284,9 @@ class _SourceSet:
 #: Columns collected per particle by :func:`_particle_rows`.
 _ROW_COLUMNS = ("scipion_id", "image_path", "image_index", "class_number", "defocus_u_a",
                 "defocus_v_a", "defocus_angle_deg", "phase_shift_deg", "voltage_kv", "cs_mm",
-                "amplitude_contrast")
+                "amplitude_contrast", "psi_prior_deg")
+#: The attribute under which the RELION plugin's import keeps a particle's psi prior.
+PSI_PRIOR_ATTRIBUTE = "_rlnAnglePsiPrior"
 _OPTICS_GETTERS = (("voltage_kv", "getVoltage"), ("cs_mm", "getSphericalAberration"),
                    ("amplitude_contrast", "getAmplitudeContrast"))
 
@@ -309,11 +311,27 @@ def _particle_rows(source_set, wanted):
                 t = p.getTransform()
                 matrices.append(t.getMatrix() if t is not None else np.eye(4))
             _append_ctf(rows, p.getCTF() if p.hasCTF() else None)
+            rows["psi_prior_deg"].append(psi_prior(p))
             acq = p.getAcquisition() if p.hasAcquisition() else source_set.acquisition
             for col, get in _OPTICS_GETTERS:
                 value = getattr(acq, get)() if acq is not None else None
                 rows[col].append(np.nan if value is None else float(value))
     return rows, matrices
+
+
+def psi_prior(particle):
+    """A particle's filament angle (RELION psi prior, degrees), NaN when it has none."""
+    value = getattr(particle, PSI_PRIOR_ATTRIBUTE, None)
+    value = value.get() if value is not None and hasattr(value, "get") else value
+    return np.nan if value is None else float(value)
+
+
+def has_psi_priors(obj):
+    """True when the first particle of a set (or of its enabled classes) has a psi prior."""
+    for items in image_sets(obj):
+        for p in items.iterItems():
+            return np.isfinite(psi_prior(p))
+    return False
 
 
 def _append_ctf(rows, ctf):
@@ -346,7 +364,7 @@ def _table_data(rows, source_set, matrices, form):
             data[col] = np.asarray(rows[col], float)
         if np.isfinite(rows["phase_shift_deg"]).all():
             data["phase_shift_deg"] = np.asarray(rows["phase_shift_deg"], float)
-    for col, _ in _OPTICS_GETTERS:
+    for col in [c for c, _ in _OPTICS_GETTERS] + ["psi_prior_deg"]:
         values = np.asarray(rows[col], float)
         if np.isfinite(values).all():
             data[col] = values

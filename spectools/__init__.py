@@ -41,9 +41,11 @@ from .pipelines.convert import ConvertOptions, run_convert  # noqa: E402
 from .pipelines.index import IndexOptions, run_index  # noqa: E402
 from .pipelines.index import index_spectrum as index  # noqa: E402
 from .pipelines.inputs import checked_table, select  # noqa: E402
+from .pipelines.refine import RefineOptions, run_refine  # noqa: E402
 from .pipelines.thon import ThonOptions, run_thon  # noqa: E402
 
 __all__ = ["SpectoolsError", "Hint", "ParticleTable", "CTF", "read_particles",
            "write_particles", "checked_table", "select", "AvgpsOptions", "run_avgps",
            "StackOptions", "run_stack", "ThonOptions", "run_thon", "ConvertOptions",
-           "run_convert", "IndexOptions", "run_index", "index", "__version__"]
+           "run_convert", "IndexOptions", "run_index", "index", "RefineOptions", "run_refine",
+           "__version__"]

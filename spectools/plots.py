@@ -321,3 +321,60 @@ def contact_sheet_figure(panels, titles, columns=4):
         ax.set_title(title, fontsize=7)
     fig.tight_layout()
     return fig
+
+
+def histogram_png(path, panels, **options):
+    """Write :func:`histogram_figure` as a PNG."""
+    save_png(histogram_figure(panels, **options), path)
+
+
+def histogram_figure(panels, *, title="", bins=40):
+    """Histograms side by side: ``panels`` is a list of ``(label, values)``."""
+    plt = _pyplot()
+    fig, axes = plt.subplots(1, len(panels), figsize=(4.2 * len(panels), 3.4), dpi=100,
+                             squeeze=False)
+    for ax, (label, values) in zip(axes[0], panels):
+        values = np.asarray(values, float)
+        ax.hist(values, bins=bins, color="0.3")
+        ax.set_xlabel(label)
+        ax.set_ylabel("segments")
+        if len(values):
+            ax.set_title(f"RMS {np.sqrt(np.mean(values ** 2)):.3g}", fontsize=9)
+    if title:
+        fig.suptitle(title, fontsize=10)
+    fig.tight_layout()
+    return fig
+
+
+def parity_png(path, phase_deg, weight, pixel_size_a, **options):
+    """Write :func:`parity_figure` as a PNG."""
+    save_png(parity_figure(phase_deg, weight, pixel_size_a, **options), path)
+
+
+def parity_figure(phase_deg, weight, pixel_size_a, *, title="", limit=None):
+    """The parity map in two colours: blue near 0 degrees (even Bessel orders), red near
+    180 (odd); saturation ``|cos(phase)|``, brightness the log weight (robust contrast)."""
+    plt = _pyplot()
+    phase = np.deg2rad(np.asarray(phase_deg, float))
+    logw, (lo, hi) = display_scale(np.asarray(weight, float))
+    value = np.clip((logw - lo) / max(hi - lo, 1e-12), 0.0, 1.0)
+    c = np.cos(phase)
+    rgb = np.empty(phase.shape + (3,))
+    grey = 1.0 - np.abs(c)
+    rgb[..., 0] = np.where(c < 0, 1.0, grey)      # odd: red
+    rgb[..., 2] = np.where(c >= 0, 1.0, grey)     # even: blue
+    rgb[..., 1] = grey
+    rgb *= value[..., None]
+    size = phase.shape[-1]
+    half = 0.5 / pixel_size_a
+    fig, ax = plt.subplots(figsize=(6.4, 6.4), dpi=100)
+    ax.imshow(rgb, origin="lower", extent=(-half, half, -half, half), interpolation="nearest")
+    if limit:
+        ax.set_xlim(-limit, limit)
+        ax.set_ylim(-limit, limit)
+    ax.set_xlabel("1/Å")
+    ax.set_ylabel("1/Å")
+    ax.set_title(title or f"phase across the meridian ({size} px): blue 0° (even n), "
+                          "red 180° (odd n)", fontsize=9)
+    fig.tight_layout()
+    return fig

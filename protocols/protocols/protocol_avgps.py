@@ -8,9 +8,10 @@ import numpy as np
 
 import pyworkflow.protocol.params as params
 from pwem.constants import ALIGN_2D, ALIGN_PROJ
-from pwem.objects import Image, SetOfImages
+from pwem.objects import Image, SetOfImages, SetOfParticles
 from pyworkflow.protocol.constants import STEPS_PARALLEL
 
+from spectools.formats import read_particles
 from spectools.io.atomic import atomic_output
 from spectools.io.stacks import open_stack
 from spectools.pipelines.avgps import (OPTIONS, AvgpsOptions, finish_avgps, methods_text,
@@ -19,16 +20,18 @@ from spectools.pipelines.inputs import SELECT_OPTIONS
 from spectools.pipelines.spectrum_average import ClassSums, add_class_sums, spectrum_sums
 from spectools.pipelines.workers import available_cpus
 
-from ..constants import AVGPS_CLASSES, AVGPS_OUTPUT, AVGPS_PNG, AVGPS_SIDECAR
-from ..convert import (available_classes, image_file, image_index, input_alignment, is_classes,
-                       sampling_rates, table_from_set)
+from ..constants import (AVGPS_CLASSES, AVGPS_GROUPS, AVGPS_OUTPUT, AVGPS_PARITY, AVGPS_PNG,
+                         AVGPS_REFINED, AVGPS_SIDECAR)
+from ..convert import (available_classes, has_psi_priors, image_file, image_index,
+                       input_alignment, is_classes, sampling_rates, table_from_set,
+                       transform_from_alignment)
 from .protocol_base import SpectoolsProtocol, add_matrix_form_param, add_option_param, plural
 
 #: The class list's parser, as the command line's class selection parses it.
 parse_class_list = SELECT_OPTIONS["classes"].parse
 
 #: Options shown on the Spectrum tab, in order.
-SPECTRUM_OPTIONS = ("mask", "tube_diameter_a", "pad", "normalize", "axis", "axis_angle",
+SPECTRUM_OPTIONS = ("angles", "mask", "tube_diameter_a", "pad", "normalize", "axis", "axis_angle",
                     "ctf_correction", "wiener_constant", "raster", "interpolation")
 
 
@@ -51,7 +54,9 @@ class SpectoolsProtAveragedSpectrum(SpectoolsProtocol):
     layer-line profile and a JSON sidecar with every parameter.
     """
     _label = "averaged power spectrum"
-    _possibleOutputs = {"outputSpectrum": Image, "outputClassSpectra": SetOfImages}
+    _possibleOutputs = {"outputSpectrum": Image, "outputClassSpectra": SetOfImages,
+                        "outputGroupSpectra": SetOfImages, "outputParticles": SetOfParticles,
+                        "outputParity": Image}
     _inputName = "inputSet"
     _vocabulary = OPTIONS
     #: Helical diffraction (the layer lines and their Bessel maxima); the exact rotation.
@@ -86,8 +91,15 @@ class SpectoolsProtAveragedSpectrum(SpectoolsProtocol):
             add_option_param(form, OPTIONS[name],
                              **({"condition": condition[name]} if name in condition else {}))
 
+        form.addSection(label="Refinement")
+        for name in ("refine_psi_deg", "refine_shift_px", "min_correlation"):
+            add_option_param(form, OPTIONS[name])
+
         form.addSection(label="Outputs")
         add_option_param(form, OPTIONS["per_class"], default=True)
+        add_option_param(form, OPTIONS["group_by"])
+        add_option_param(form, OPTIONS["min_group"])
+        add_option_param(form, OPTIONS["phase_parity"])
         add_option_param(form, OPTIONS["profile"], default=True)
         line = form.addLine("Overlay: predicted layer lines",
                             help=OVERLAY_HELP)
@@ -146,8 +158,10 @@ class SpectoolsProtAveragedSpectrum(SpectoolsProtocol):
         """Read the input; check it, measure axis angles and camera raster (the job's plan)."""
         obj = self.inputSet.get()
         classes = parameters["classes"]
+        angles = parameters["options"].get("angles", "alignment")
         table = table_from_set(obj, class_ids=parse_class_list(classes) if classes else None,
-                               form=parameters["matrix_form"], source=self.input_name())
+                               form=parameters["matrix_form"], source=self.input_name(),
+                               need_alignment=angles == "alignment")
         averages = self._class_averages(obj) if parameters["class_averages"] else None
         plan = self.run_job(plan_avgps, table, self._getExtraPath(AVGPS_OUTPUT),
                             self._options(workers=self.threads()), class_averages=averages,
@@ -205,9 +219,61 @@ class SpectoolsProtAveragedSpectrum(SpectoolsProtocol):
                 img.setObjId(k)
                 spectra.append(img)
             outputs["outputClassSpectra"] = spectra
+        parity_file = self._getExtraPath(AVGPS_PARITY)
+        if os.path.exists(parity_file):
+            parity = Image(location=parity_file)
+            parity.setSamplingRate(psize)
+            outputs["outputParity"] = parity
+        refined_file = self._getExtraPath(AVGPS_REFINED)
+        if os.path.exists(refined_file):
+            outputs["outputParticles"] = self._refined_particles(refined_file)
+        groups_file = self._getExtraPath(AVGPS_GROUPS)
+        if os.path.exists(groups_file):
+            outputs["outputGroupSpectra"] = self._group_spectra(groups_file, info, psize)
         self._defineOutputs(**outputs)
         for out in outputs.values():
             self._defineSourceRelation(self.inputSet, out)
+
+    def _refined_particles(self, path):
+        """The input particles with their refined 2D alignment (the rows of the refined
+        metadata are in the order the input was read in)."""
+        obj = self.inputSet.get()
+        classes = self.classIds.get()
+        read = table_from_set(obj, class_ids=parse_class_list(classes) if classes else None,
+                              form=self.matrix_form(), source=self.input_name())
+        refined = read_particles(path).data
+        psi, ox, oy = (refined[c].to_numpy(float) for c in ("psi_deg", "origin_x_px",
+                                                             "origin_y_px"))
+        rows = {int(i): r for r, i in enumerate(read.data["scipion_id"].to_numpy())}
+        parts = self._createSetOfParticles(suffix="Refined")
+        images = obj.getImages() if is_classes(obj) else obj
+        parts.copyInfo(images)
+        parts.setAlignment2D()
+        for items in (obj.iterItems() if is_classes(obj) else [obj]):
+            if is_classes(obj) and not items.isEnabled():
+                continue
+            # classes are iterated one at a time: Scipion reuses the class object
+            for particle in items.iterItems(orderBy="id"):
+                r = rows.get(particle.getObjId())
+                if r is None:
+                    continue
+                new = particle.clone()
+                new.setTransform(transform_from_alignment(psi[r], ox[r], oy[r]))
+                parts.append(new)
+        return parts
+
+    def _group_spectra(self, path, info, psize):
+        """The per-group spectra as a SetOfImages, item id = frame, the key as its label."""
+        spectra = self._createSetOfImages(suffix="Groups")
+        spectra.setSamplingRate(psize)
+        for group in info["groups"]["groups"]:
+            img = Image(location=(group["frame"], path))
+            img.setSamplingRate(psize)
+            img.setObjId(group["frame"])
+            img.setObjComment(f"{info['groups']['by']} {group['key']}: "
+                              f"{group['segments']} segments")
+            spectra.append(img)
+        return spectra
 
     # --------------------------- INFO functions ------------------------------
     def _validate(self):
@@ -215,7 +281,7 @@ class SpectoolsProtAveragedSpectrum(SpectoolsProtocol):
         if obj is None:
             return ["No input selected."]
         errors = self._input_errors(obj) + self.option_errors(OPTIONS)
-        errors += self._class_errors(obj)
+        errors += self._class_errors(obj) + self._refine_errors(obj)
         missing = self.missing_files_error(obj)
         if missing:
             errors.append(missing)
@@ -230,10 +296,12 @@ class SpectoolsProtAveragedSpectrum(SpectoolsProtocol):
         errors = []
         if not obj.getSize():
             errors.append("The input set is empty.")
-        if input_alignment(obj) not in (ALIGN_2D, ALIGN_PROJ):
-            errors.append(f"The input ({self.input_name()}) has no 2D alignment: the segments "
-                          "cannot be brought into their class frame. Use aligned particles "
-                          "or 2D classes.")
+        if input_alignment(obj) not in (ALIGN_2D, ALIGN_PROJ) and not self._filament_angles(obj):
+            errors.append(f"The input ({self.input_name()}) has no 2D alignment"
+                          + (" and no filament angles (psi prior)" if self.form_value(
+                              OPTIONS["angles"]) != "alignment" else "")
+                          + ": the segments cannot be brought into their class frame. Use "
+                          "aligned particles, 2D classes or segments picked along filaments.")
         rates = sampling_rates(obj)
         if len(rates) > 1:
             errors.append(f"Mixed sampling rates in the input ({', '.join(map(str, rates))} "
@@ -250,6 +318,18 @@ class SpectoolsProtAveragedSpectrum(SpectoolsProtocol):
             errors.append(f"The tube diameter ({diameter:g} A) is wider than "
                           f"the box ({dim[0]} px at {psize:g} A/px).")
         return errors
+
+    def _refine_errors(self, obj):
+        if not self.refinePsi.get():
+            return []
+        if not (is_classes(obj) and self.useClassAverages.get() and obj.hasRepresentatives()):
+            return ["In-plane refinement needs class averages: a SetOfClasses2D with "
+                    "representatives, and 'Use class averages?' on."]
+        return []
+
+    def _filament_angles(self, obj):
+        """True when the form may turn the segments by their filament angles, and they have them."""
+        return self.form_value(OPTIONS["angles"]) != "alignment" and has_psi_priors(obj)
 
     def _class_errors(self, obj):
         errors = []
@@ -282,6 +362,18 @@ class SpectoolsProtAveragedSpectrum(SpectoolsProtocol):
                  f"{info['fourier_pixel_per_angstrom']:.5f} 1/Å), helical axis {info['axis']}."]
         for k, a in info.get("axis_angles", {}).items():
             lines.append(f"Class {k}: axis at {a['angle_deg']:.2f}° ({a['from']}).")
+        if info.get("angles", {}).get("used") == "filament":
+            lines.append("Segments turned by their filament angles (psi prior); "
+                         f"{info['angles']['axis_check']['verdict']}.")
+        if info.get("refinement"):
+            r = info["refinement"]
+            lines.append(f"In-plane refinement: {r['placed']} of {r['segments']} segments "
+                         f"refined (psi changed by {r['psi_change_deg']['rms']:.2f}° RMS), "
+                         f"{r['unplaceable']} unplaceable (outputParticles).")
+        if info.get("groups"):
+            groups = info["groups"]
+            lines.append(f"{plural(len(groups['groups']), 'spectrum', 'spectra')} per "
+                         f"{groups['by']} (outputGroupSpectra).")
         lines += _overlay_lines(info["parameters"])
         lines += [f"Note: {note}" for note in info.get("notes", [])]
         lines.append(f"PNG and JSON: {self._getExtraPath(AVGPS_PNG)}, "

@@ -2,9 +2,8 @@
 import argparse
 
 from ..pipelines.avgps import OPTIONS, AvgpsOptions, run_avgps
-from ..pipelines.inputs import READ_OPTIONS, SELECT_OPTIONS, input_files, read_input, select
-from .common import (add_dask_option, add_options, add_reading_options, add_selection_options,
-                     context, dask_client, options_from_args, read_options, select_options)
+from .common import (add_dask_option, add_options, add_particle_job_options, context,
+                     dask_client, options_from_args, selected_input)
 
 HELP = "averaged power spectrum of aligned helical segments, per class and combined"
 DESCRIPTION = HELP + """.
@@ -19,6 +18,13 @@ class's helical axis turned horizontal; masked with a soft tube along the axis
 (or a circle); scaled to zero mean and unit variance inside the mask; zero
 padded; and its |FFT|^2 added to its class. The notes say when psi lies on a
 grid and what the raster step measured and did.
+
+Segments picked along filaments but not yet classified (RELION's
+rlnAnglePsiPrior, cryoSPARC's filament/filament_pose, no psi) are turned by
+their filament angles (--angles auto or filament): a first look at the layer
+lines. The axis is then measured on the mean of the turned segments and a
+warning given when it lies across. Filament polarity (180-degree flips) does
+not change a power spectrum.
 
 Output: OUT.mrc, the mean spectrum as a full, centred plane (zero frequency
 at index N//2, numpy.fft.fftshift layout), float32, voxel size = the
@@ -36,27 +42,24 @@ def add_parser(subparsers):
     parser.add_argument("input", help="RELION .star, cryoSPARC .cs or SPIDER doc (with --stack)")
     parser.add_argument("-o", "--output", required=True, help="output spectrum (.mrc)")
     add_options(parser.add_argument_group("spectrum"), OPTIONS,
-                ["mask", "tube_diameter_a", "pad", "normalize", "axis", "axis_angle",
+                ["angles", "mask", "tube_diameter_a", "pad", "normalize", "axis", "axis_angle",
                  "ctf_correction", "wiener_constant", "raster", "interpolation"])
     add_options(parser.add_argument_group("outputs"), OPTIONS,
-                ["per_class", "png", "profile", "overlay", "resolution_marks"])
+                ["per_class", "group_by", "min_group", "phase_parity", "png", "profile", "overlay",
+                 "resolution_marks"])
+    add_options(parser.add_argument_group("in-plane refinement (with --class-averages)"),
+                OPTIONS, ["refine_psi_deg", "refine_shift_px", "min_correlation"])
     parser.add_argument_group("checks").add_argument(
         "--class-averages", metavar="FILE",
         help="class averages (cryoSPARC *_class_averages.mrc, RELION *_classes.mrcs): measure "
              "the axis angles on them and check the alignment convention against them")
-    add_options(parser, OPTIONS, ["skip_missing", "workers"])
+    add_particle_job_options(parser, OPTIONS, run)
     add_dask_option(parser)
-    add_reading_options(parser)
-    add_selection_options(parser)
-    parser.set_defaults(run=run, vocabulary={**OPTIONS, **READ_OPTIONS, **SELECT_OPTIONS})
     return parser
 
 
 def run(args):
-    reading = read_options(args)
-    table = read_input(args.input, reading)
-    protect = input_files(args.input, reading, table)
-    table = select(table, select_options(args))
+    table, protect = selected_input(args)
     with dask_client(args) as client:
         done = run_avgps(table, args.output, options_from_args(AvgpsOptions, args, OPTIONS),
                          class_averages=args.class_averages,

@@ -13,7 +13,7 @@ import contextlib
 
 from ..pipelines.distributed import DASK_HELP, connect, scheduler_address
 from ..pipelines.inputs import (OPTICS_OPTIONS, READ_OPTIONS, SELECT_OPTIONS, OpticsOptions,
-                                ReadOptions, SelectOptions)
+                                ReadOptions, SelectOptions, input_files, read_input, select)
 
 #: Options whose command-line form is repeatable (the value is a tuple).
 REPEATABLE = ("stack_dirs", "ctf_out")
@@ -129,3 +129,20 @@ def dask_client(args):
         yield client
     finally:
         client.close()
+
+
+def add_particle_job_options(parser, options, run):
+    """The tail every particle job shares: its skip-missing and threads options, reading and
+    selection options, and its ``run`` with the vocabulary that renders error hints."""
+    add_options(parser, options, ["skip_missing", "workers"])
+    add_reading_options(parser)
+    add_selection_options(parser)
+    parser.set_defaults(run=run, vocabulary={**options, **READ_OPTIONS, **SELECT_OPTIONS})
+
+
+def selected_input(args):
+    """The selected particles of ``args.input`` and the files no output may replace."""
+    reading = read_options(args)
+    table = read_input(args.input, reading)
+    protect = input_files(args.input, reading, table)
+    return select(table, select_options(args)), protect

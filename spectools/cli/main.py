@@ -13,7 +13,7 @@ import sys
 from .. import __version__
 from ..errors import SpectoolsError
 from ..pipelines.options import cli_hint
-from . import avgps, convert, demo, index, info, simulate, stack, thon
+from . import avgps, convert, demo, index, info, refine, simulate, stack, thon
 
 DESCRIPTION = """\
 spectools: averaged power spectra of aligned helical segments and their helical
@@ -36,7 +36,7 @@ def build_parser():
     parser.add_argument("--version", action="version", version=f"spectools {__version__}")
     subparsers = parser.add_subparsers(dest="command", metavar="COMMAND",
                                        parser_class=OneLineErrors)
-    for module in (avgps, index, stack, thon, info, convert, simulate, demo):
+    for module in (avgps, refine, index, stack, thon, info, convert, simulate, demo):
         module.add_parser(subparsers)
     return parser
 

@@ -17,7 +17,9 @@ Mapping (``conventions/cryosparc.md``):
 * classes 0-based (``class_number = class + 1``), CTF angles in radians,
   ``ctf/exp_group_id`` 0-based;
 * ``filament/filament_uid`` renumbered 1..n per micrograph; psi prior
-  ``90 - deg(filament_pose)`` as pyem reads it (unsettled, see the document).
+  ``-deg(filament_pose)`` as helicon reads it (pyem's ``90 - deg`` looks 90
+  degrees off on real data, see the document; checked on each user's data
+  by the averaged spectrum's axis check).
 
 Every field that is not mapped is kept as a passthrough column (vector fields
 split into ``name[0]``, ``name[1]``, ...) and written back unchanged.
@@ -350,7 +352,9 @@ def _read_filament(cs, names, data):
                 length - length.groupby([frame["mic"], frame["uid"]]).transform("min")
             ).to_numpy()
     if "filament/filament_pose" in names:
-        data["psi_prior_deg"] = 90.0 - np.rad2deg(cs["filament/filament_pose"].astype(float))
+        # helicon's reading (conventions/cryosparc.md, "filament_pose"): the
+        # filament's direction atan2(dy, dx), so psi prior = -pose.
+        data["psi_prior_deg"] = -np.rad2deg(cs["filament/filament_pose"].astype(float))
 
 
 def _join_passthrough(cs, extra, path, extra_path):
@@ -589,7 +593,7 @@ def _filament_values(d):
     values = {}
     if "psi_prior_deg" in d:
         values["filament/filament_pose"] = np.deg2rad(
-            90.0 - d["psi_prior_deg"].to_numpy(float)).astype(np.float32)
+            -d["psi_prior_deg"].to_numpy(float)).astype(np.float32)
     if "helical_tube_id" in d and "filament/filament_uid" not in d:
         mic = d["micrograph_name"].astype(str) if "micrograph_name" in d else ""
         keys = (mic + "#" + d["helical_tube_id"].astype(str)).tolist()

@@ -41,6 +41,7 @@ from .batches import batch_rows, ordered_map, progress
 from .distributed import engine_record
 from .inputs import SKIP_MISSING, OpticsOptions, checked_table, fill_optics, referenced_stacks
 from .limits import stack_batch_size
+from .filament_angles import ANGLE_SOURCES, ANGLES_HELP, choose_angles
 from .options import Option, vocabulary
 from .parsing import parse_choice_list, parse_nonnegative_int, parse_positive_int
 from .raster import RASTER_HELP, RASTER_MODES, plan_raster, read_raw
@@ -82,6 +83,7 @@ def output_table(table, stack_path, *, turn_deg=0, apply_shift=True, box=None):
 class StackOptions:
     """Options of :func:`run_stack`; :data:`OPTIONS` describes each."""
 
+    angles: str = "auto"
     interpolation: str = "sinc"
     raster: str = "auto"
     fill: str = "mean"
@@ -96,7 +98,8 @@ class StackOptions:
     seed: int = 0
 
     def __post_init__(self):
-        for name, allowed in (("interpolation", INTERPOLATIONS), ("fill", FILLS),
+        for name, allowed in (("angles", ANGLE_SOURCES), ("interpolation", INTERPOLATIONS),
+                              ("fill", FILLS),
                               ("axis", tuple(AXES)), ("raster", RASTER_MODES)):
             if getattr(self, name) not in allowed:
                 raise SpectoolsError(f"{name} must be one of {', '.join(allowed)}, not "
@@ -112,6 +115,10 @@ class StackOptions:
 
 OPTIONS = vocabulary(
     StackOptions,
+    angles=Option(label="In-plane angles", kind="choice", choices=ANGLE_SOURCES,
+                  help=ANGLES_HELP + " Turned by filament angles, a segment's polarity is "
+                       "not known: about half of them point the other way along the axis "
+                       "(turned by 180 degrees); the written metadata says psi 0 for all."),
     interpolation=Option(label="Interpolation", kind="choice", choices=INTERPOLATIONS,
                          help="Resampling kernel: sinc (default; a 90-degree turn plus three "
                               "shears by a 20-tap windowed sinc, flat to 80% of Nyquist), "
@@ -183,7 +190,12 @@ def run_stack(table: ParticleTable, output, options: StackOptions = StackOptions
     inputs = list(protect) + referenced_stacks(table)
     check_outputs([output], inputs)
     _check_output(output, options)
+    table, angles_used = choose_angles(table, options.angles)
     table, _, notes = checked_table(table, skip_missing=options.skip_missing)
+    if angles_used == "filament":
+        notes.append("segments turned by their filament angles (psi prior): their polarity "
+                     "is unknown, so about half point the other way along the helical axis "
+                     "(180 degrees); average them only with tools that search polarity")
     fill_optics(table, optics)
     check_outputs(planned_outputs(table, output, options), inputs)
     out_box = int(options.box or table.box_px)

@@ -18,18 +18,18 @@ layer-line profile), and ``OUT.json`` (:mod:`.sidecar`).
 """
 from __future__ import annotations
 
+import csv
 import dataclasses
+import functools
 from pathlib import Path
 from typing import Optional, Union
 
 import numpy as np
 
 from .. import __version__
-from ..errors import SpectoolsError
+from ..errors import Hint, SpectoolsError
 from ..io.atomic import OutputSet, check_outputs
 from ..io.mrc import MrcStackWriter
-from ..io.pixel_values import describe_unusable, unusable_images
-from ..io.stacks import open_stack
 from ..ops.axis import axis_angle_from_image
 from ..ops.geometry import angle_grid
 
@@ -37,19 +37,29 @@ from ..ops.masks import MASKS
 from ..ops.resample import INTERPOLATIONS
 from ..ops.layer_lines import layer_line_profile, layer_lines
 from ..particles import ParticleTable
-from ..plots import profile_png, spectrum_png
+from ..plots import contact_sheet, display_scale, parity_png, profile_png, spectrum_png
 from .inputs import SKIP_MISSING, checked_table, referenced_stacks
 from .limits import avgps_batch_size
 from .options import Option, vocabulary
-from .parsing import (parse_axis_angle, parse_overlay, parse_positive_float, parse_positive_int,
-                      parse_resolutions)
+from .parsing import (parse_axis_angle, parse_group_by, parse_overlay, parse_positive_float,
+                      parse_positive_int, parse_resolutions)
+from .class_averages import class_averages_of, read_class_averages  # noqa: F401 (API)
+from .class_averages import native_classes as _native_classes
+from .filament_angles import (ANGLE_SOURCES, ANGLES_HELP, POLARITY_NOTE, choose_angles,
+                              filament_axis_check)
+from .groups import group_spectra
+from .parity import parity_map
+from .refine import OPTIONS as REFINE_OPTIONS
+from .refine import (check_refine_values, refine_table, refined_metadata_path,
+                     write_refinement)
 from .selfcheck import class_average_correlations, summarize_check
 from .sidecar import sidecar, write_sidecar
 from .raster import RASTER_HELP, RASTER_MODES
 from .distributed import engine_record
 from .batches import progress
-from .spectrum_average import (CTF_CORRECTIONS, SpectrumPlan, class_sums_on_cluster,
-                               finish_spectrum, plan_spectrum, spectrum_sums)
+from .spectrum_average import (CTF_CORRECTIONS, SpectrumPlan, averaged_power_spectrum,
+                               class_sums_on_cluster, finish_spectrum, plan_spectrum,
+                               spectrum_sums)
 from .workers import WORKERS, available_cpus
 
 #: Helical axis of the output spectrum.
@@ -67,6 +77,7 @@ KERNEL_WORDS = {"sinc": "windowed-sinc (three-shear)", "fourier": "exact Fourier
 class AvgpsOptions:
     """Options of :func:`run_avgps`; :data:`OPTIONS` describes each."""
 
+    angles: str = "auto"
     mask: str = "tube"
     tube_diameter_a: Optional[float] = None
     pad: int = 2
@@ -77,7 +88,13 @@ class AvgpsOptions:
     wiener_constant: float = 0.1
     interpolation: str = "sinc"
     raster: str = "auto"
+    refine_psi_deg: Optional[float] = None
+    refine_shift_px: float = 0.0
+    min_correlation: float = 0.05
     per_class: bool = False
+    group_by: Optional[str] = None
+    min_group: int = 1
+    phase_parity: bool = False
     png: bool = False
     profile: bool = False
     overlay: Optional[dict] = None
@@ -86,12 +103,13 @@ class AvgpsOptions:
     workers: int = dataclasses.field(default_factory=available_cpus)
 
     def __post_init__(self):
-        for name, allowed in (("mask", MASKS), ("axis", AXES),
+        for name, allowed in (("angles", ANGLE_SOURCES), ("mask", MASKS), ("axis", AXES),
                               ("ctf_correction", CTF_CORRECTIONS),
                               ("interpolation", INTERPOLATIONS), ("raster", RASTER_MODES)):
             if getattr(self, name) not in allowed:
                 raise SpectoolsError(f"{name} must be one of {', '.join(allowed)}, not "
                                      f"{getattr(self, name)!r}")
+        check_refine_values(self.refine_psi_deg, self.refine_shift_px, self.min_correlation)
         if self.axis_angle != "auto":
             try:
                 object.__setattr__(self, "axis_angle", parse_axis_angle(self.axis_angle))
@@ -101,6 +119,8 @@ class AvgpsOptions:
 
 OPTIONS = vocabulary(
     AvgpsOptions,
+    angles=Option(label="In-plane angles", kind="choice", choices=ANGLE_SOURCES,
+                  help=ANGLES_HELP),
     mask=Option(label="Mask", kind="choice", choices=MASKS,
                 help="Soft mask in the class frame: a tube along the helical axis (default), "
                      "a circle, or none."),
@@ -140,8 +160,28 @@ OPTIONS = vocabulary(
                               "B-spline) or linear (RELION's bilinear)."),
     raster=Option(label="Camera-raster lines", kind="choice", choices=RASTER_MODES,
                   help=RASTER_HELP),
+    refine_psi_deg=REFINE_OPTIONS["refine_psi_deg"],
+    refine_shift_px=REFINE_OPTIONS["refine_shift_px"],
+    min_correlation=REFINE_OPTIONS["min_correlation"],
     per_class=Option(label="Write per-class spectra?", kind="bool",
                      help="Also write one spectrum per class (OUT_classes.mrcs, and a PNG each)."),
+    group_by=Option(label="One spectrum per group of", kind="text", parse=parse_group_by,
+                    metavar="class|filament|micrograph|COLUMN",
+                    help="Also write one spectrum per group of segments (an MRC stack, a "
+                         "table of groups and segment counts as CSV, and a contact sheet "
+                         "when pictures are written): class, filament (micrograph and tube "
+                         "id), micrograph, or the name of any column of the metadata (e.g. "
+                         "rlnRandomSubset). Empty: none. The combined spectrum stays."),
+    min_group=Option(label="Smallest group (segments)", kind="int", parse=parse_positive_int,
+                     metavar="N",
+                     help="Groups with fewer segments get no spectrum of their own (their "
+                          "segments stay in the combined spectrum); default 1."),
+    phase_parity=Option(label="Write the Bessel-order parity map?", kind="bool",
+                        help="Also write the phase difference across the meridian, between "
+                             "(R, Z) and (-R, Z), amplitude-weighted over the segments, as MRC "
+                             "(degrees) and PNG (blue near 0: even Bessel orders; red near "
+                             "180: odd), in the spectrum's layout. It needs centred segments "
+                             "(a 2D alignment's shifts) and costs a second pass over them."),
     png=Option(label="Write PNG pictures?", kind="bool",
                help="Write the spectrum as a PNG: log scale, robust contrast, axes in 1/Å."),
     profile=Option(label="Write the layer-line profile?", kind="bool",
@@ -245,7 +285,8 @@ def run_avgps(table: ParticleTable, output, options: AvgpsOptions = AvgpsOptions
         total = class_sums_on_cluster(client, plan.spectrum, bar)
     bar.close()
     extra = {"engine": engine_record(client)} if client is not None else {}
-    return finish_avgps(plan, total, front_end=front_end, context=context, extra=extra)
+    return finish_avgps(plan, total, front_end=front_end, context=context, extra=extra,
+                        show_progress=show_progress, client=client)
 
 
 @dataclasses.dataclass
@@ -265,6 +306,14 @@ class AvgpsPlan:
     inputs: list
     notes: list
     extra: dict
+    #: "alignment" or "filament": the in-plane angles the segments are turned by.
+    angles_used: str = "alignment"
+    #: What :func:`angles_used_report` said of them.
+    angles_report: dict = dataclasses.field(default_factory=dict)
+    #: The in-plane refinement (``refine_psi_deg``), or None.
+    refinement: Optional[object] = None
+    diameter_px: Optional[float] = None
+    batch_size: int = 32
 
 
 def plan_avgps(table, output, options=AvgpsOptions(), *, class_averages=None, protect=(),
@@ -280,46 +329,169 @@ def plan_avgps(table, output, options=AvgpsOptions(), *, class_averages=None, pr
     inputs = list(protect) + ([(class_averages, "the class averages")]
                               if isinstance(class_averages, (str, Path)) else [])
     check_outputs([output], inputs)
+    table, angles_used = choose_angles(table, options.angles)
     table, box, notes = checked_table(table, skip_missing=options.skip_missing)
     inputs += referenced_stacks(table)
     classes = _native_classes(table) or [1]
-    check_outputs(planned_outputs(output, options, classes), inputs)
+    check_outputs(planned_outputs(output, options, classes, table), inputs)
     batch_size = avgps_batch_size(box, options.pad, len(classes), options.workers,
                                   options.png or options.profile)
     diameter_px, tube_note = tube_diameter_px(options, box, table.pixel_size_a)
     notes += tube_note
-    averages = _class_averages(class_averages, table, box)
-    check, class_angles = alignment_check(table, averages, options.axis_angle)
+    averages = class_averages_of(class_averages, table, box)
+    refinement = None
+    if options.refine_psi_deg:
+        table, refinement = _refined(table, averages, angles_used, options, diameter_px,
+                                     show_progress)
+        notes += refinement.notes()
+    angles_report, axis_angle = angles_used_report(table, angles_used, options)
+    if angles_used == "filament":
+        check, class_angles = None, None
+        notes += angles_report["notes"]
+    else:
+        check, class_angles = alignment_check(table, averages, axis_angle)
     if check:
         notes.append(f"alignment check: {check['verdict']}")
     grid = angle_grid(table.data["psi_deg"].to_numpy(float))
-    notes += psi_grid_notes(grid)
+    notes += psi_grid_notes(grid) if angles_used == "alignment" else []
     spectrum = plan_spectrum(
         table, mask=options.mask, tube_diameter_px=diameter_px, pad=options.pad,
-        normalize=options.normalize, axis=options.axis, axis_angle=options.axis_angle,
+        normalize=options.normalize, axis=options.axis, axis_angle=axis_angle,
         class_average_angles=class_angles, interpolation=options.interpolation,
         ctf_correction=options.ctf_correction, wiener_constant=options.wiener_constant,
         raster=options.raster, workers=options.workers, batch_size=batch_size,
         show_progress=show_progress, client=client)
     extra = {"alignment_check": check} if check else {}
+    if refinement:
+        extra["refinement"] = refinement.report()
+    extra["angles"] = {k: v for k, v in angles_report.items() if k not in ("notes", "axis_from")}
     extra["psi_grid"] = grid
     return AvgpsPlan(output=output, options=options, spectrum=spectrum, inputs=inputs,
-                     notes=notes, extra=extra)
+                     notes=notes, extra=extra, angles_used=angles_used,
+                     angles_report=angles_report, refinement=refinement,
+                     diameter_px=diameter_px, batch_size=batch_size)
 
 
 def finish_avgps(plan: AvgpsPlan, total, *, front_end="api", context=None,
-                 extra=None) -> AvgpsRun:
-    """The spectra from the sums of all segments (a ``ClassSums``), written with the sidecar."""
+                 extra=None, show_progress=None, client=None) -> AvgpsRun:
+    """The spectra from the sums of all segments (a ``ClassSums``), written with the sidecar.
+
+    The per-group spectra and the parity map, when asked for, are second
+    passes over the segments, run here (on ``client`` for the groups).
+    """
     result = finish_spectrum(plan.spectrum, total)
-    options = plan.options
-    overlay = overlay_lines(options.overlay, plan.spectrum.table.pixel_size_a)
+    options, table = plan.options, plan.spectrum.table
+    if plan.angles_used == "filament" and options.axis_angle == "auto":
+        for info in result.axis_angles.values():
+            info["from"] = plan.angles_report["axis_from"]
+    parity = (_parity(table, result, plan.angles_used, options, plan.diameter_px,
+                      plan.batch_size, show_progress) if options.phase_parity else None)
+    groups = (_group_spectra(plan, result, show_progress, client)
+              if options.group_by else None)
+    notes = plan.notes + _group_notes(groups, options.min_group) + result.notes
+    overlay = overlay_lines(options.overlay, table.pixel_size_a)
     extra = {**plan.extra, "camera_raster": result.raster, **(extra or {})}
-    notes = plan.notes + result.notes
-    files, content = write_outputs(result, plan.output, table=plan.spectrum.table,
-                                   options=options, overlay=overlay, extra=extra,
-                                   front_end=front_end, context=context, notes=notes,
-                                   inputs=plan.inputs)
+    if groups:
+        extra["groups"] = groups.report()
+    if parity:
+        extra["phase_parity"] = parity["report"]
+    files, content = write_outputs(result, plan.output, table=table, options=options,
+                                   overlay=overlay, extra=extra, front_end=front_end,
+                                   context=context, notes=notes, inputs=plan.inputs,
+                                   groups=groups, refinement=plan.refinement, parity=parity)
     return AvgpsRun(result=result, files=files, notes=notes, sidecar=content)
+
+
+def _group_spectra(plan, result, show_progress, client):
+    """The per-group spectra: the engine with the run's settings on each grouping."""
+    options = plan.options
+    engine = functools.partial(
+        averaged_power_spectrum, mask=options.mask, tube_diameter_px=plan.diameter_px,
+        pad=options.pad, normalize=options.normalize, axis=options.axis,
+        interpolation=options.interpolation, ctf_correction=options.ctf_correction,
+        wiener_constant=options.wiener_constant, raster=options.raster,
+        workers=options.workers, batch_size=plan.batch_size, show_progress=show_progress,
+        client=client)
+    return group_spectra(plan.spectrum.table, result, options.group_by, options.min_group,
+                         lambda sub, angle: engine(sub, axis_angle=angle))
+
+
+def _group_notes(groups, min_group):
+    if not (groups and groups.left_out["groups"]):
+        return []
+    return [f"{groups.left_out['groups']} groups with fewer than {min_group} segments "
+            f"({groups.left_out['segments']} segments) have no spectrum of their own; their "
+            "segments are in the combined spectrum"]
+
+
+def _parity(table, result, angles_used, options, diameter_px, batch_size, show_progress):
+    """The parity map (phase, weight) and its report, or an error for uncentred segments."""
+    if angles_used != "alignment":
+        raise SpectoolsError("the parity map needs segments centred by a 2D alignment; the "
+                             "filament angles do not centre them",
+                             hint=Hint("angles", "alignment", "use the 2D alignment"))
+    phase, weight = parity_map(table, result.axis_angles, mask=options.mask,
+                               tube_diameter_px=diameter_px, pad=options.pad,
+                               normalize=options.normalize, axis=options.axis,
+                               interpolation=options.interpolation, workers=options.workers,
+                               batch_size=batch_size, show_progress=show_progress)
+    report = {"meaning": "phase of sum over segments of F(R, Z) conj(F(-R, Z)), degrees: "
+                         "near 0 on layer lines of even Bessel order, near +-180 on odd; "
+                         "same layout and orientation as the spectrum",
+              "segments": int(len(table))}
+    return {"phase_deg": phase, "weight": weight, "report": report}
+
+
+def _refined(table, averages, angles_used, options, diameter_px, show_progress):
+    """The table refined against the class averages (``refine_psi_deg``), and the Refinement."""
+    if angles_used == "filament":
+        raise SpectoolsError("in-plane refinement refines a 2D alignment against class "
+                             "averages; the filament angles have none",
+                             hint=Hint("angles", "alignment", "refine the 2D alignment"))
+    if not averages:
+        raise SpectoolsError("in-plane refinement needs the class averages of the selected "
+                             "classes", table.source or None)
+    refinement = refine_table(table, averages, max_psi_deg=options.refine_psi_deg,
+                              max_shift_px=options.refine_shift_px,
+                              min_correlation=options.min_correlation,
+                              tube_diameter_px=diameter_px, workers=options.workers,
+                              show_progress=show_progress)
+    return refinement.table, refinement
+
+
+def angles_used_report(table, angles_used, options):
+    """What the angles were and the axis angle to give the engine.
+
+    With filament angles the class frame's axis is horizontal by definition;
+    it is measured on the mean of the turned segments to check that
+    (:func:`~spectools.pipelines.filament_angles.filament_axis_check`), and
+    the measured axis is used when it lies across.
+
+    Returns
+    -------
+    report : dict
+        ``used``, ``source`` (in words), ``polarity``, with filament angles
+        ``axis_check``, ``notes`` and ``axis_from``.
+    axis_angle : "auto" or float
+    """
+    if angles_used == "alignment":
+        return ({"used": "alignment", "source": "the 2D alignment (psi and origins)"},
+                options.axis_angle)
+    check = filament_axis_check(table, interpolation=options.interpolation,
+                                workers=options.workers)
+    report = {"used": "filament",
+              "source": "the filament angles (psi prior) of picking, origins "
+                        + ("from the metadata" if table.data[["origin_x_px", "origin_y_px"]]
+                           .to_numpy(float).any() else "zero"),
+              "polarity": POLARITY_NOTE, "axis_check": check,
+              "notes": [f"angles: {'' if options.angles == 'filament' else 'no 2D alignment: '}"
+                        "segments turned by their filament angles (psi prior)",
+                        f"axis check: {check['verdict']}", POLARITY_NOTE],
+              "axis_from": ("measured from the mean of the segments turned by their filament "
+                            "angles (across the promised axis)" if check["across"]
+                            else "the filament angles (horizontal in the class frame)")}
+    axis_angle = check["axis_deg"] if options.axis_angle == "auto" else options.axis_angle
+    return report, axis_angle
 
 
 def psi_grid_notes(grid):
@@ -340,28 +512,6 @@ def tube_diameter_px(options, box, pixel_size_a):
         return options.tube_diameter_a / pixel_size_a, []
     diameter_px = DEFAULT_TUBE_FRACTION * box
     return diameter_px, [f"tube mask {diameter_px * pixel_size_a:.0f} A wide (60% of the box)"]
-
-
-def read_class_averages(path, table, box):
-    """Class averages by native class number, from a stack.
-
-    cryoSPARC numbers classes from 0 and writes class k as frame k; RELION
-    numbers from 1 and writes class k as frame k (1-based), i.e. index k-1.
-    Either way frame index = native class - class_base.
-    """
-    stack = open_stack(path)
-    if stack.shape[-1] != box or stack.shape[-2] != box:
-        raise SpectoolsError(f"class averages are {stack.shape[-1]}x{stack.shape[-2]} but the "
-                             f"particles are {box}x{box}", path)
-    out = {}
-    for native in _native_classes(table):
-        index = native - table.class_base
-        if 0 <= index < stack.shape[0]:
-            out[native] = np.asarray(stack[index], np.float32)
-            if unusable_images(out[native])[0]:
-                raise SpectoolsError(f"class average {native} (image {index + 1}) "
-                                     f"{describe_unusable(out[native])}", path)
-    return out
 
 
 def alignment_check(table, averages, axis_angle):
@@ -407,13 +557,32 @@ def methods_text(content):
     return (f"The averaged power spectrum of {content['segments']} helical segments "
             f"({len(content['segments_per_class'])} classes) was computed with "
             f"{content['program']}: "
-            + _raster_words(content)
+            + _raster_words(content) + _refinement_words(content)
             + f"each segment was brought into its class frame by one "
               f"{KERNEL_WORDS.get(p['interpolation'], p['interpolation'])} rotation and shift "
-              f"({axis}), multiplied by {mask}, "
+              f"({_frame_words(content, axis)}), multiplied by {mask}, "
             + ("normalised to zero mean and unit variance inside the mask, "
                if p["normalize"] else "")
             + f"zero padded {p['pad']}-fold, and the squared Fourier amplitudes were averaged.")
+
+
+def _frame_words(content, axis):
+    if (content.get("angles") or {}).get("used") == "filament":
+        return ("turned by its filament angle from picking, the psi prior, with the helical "
+                "axis checked on the mean of the turned segments")
+    return axis
+
+
+def _refinement_words(content):
+    refined = content.get("refinement")
+    if not refined:
+        return ""
+    p = content["parameters"]
+    shift = (f" and its centring within {p['refine_shift_px']:g} px"
+             if p.get("refine_shift_px") else "")
+    return (f"the in-plane angle of each segment was refined within ±{p['refine_psi_deg']:g}° "
+            f"of its 2D-classification angle{shift} by cross-correlation with its class "
+            f"average ({refined['placed']} of {refined['segments']} segments placed); ")
 
 
 def _raster_words(content):
@@ -429,14 +598,19 @@ def _raster_words(content):
 # ---------------------------------------------------------------------- writing
 
 
-def planned_outputs(output, options, classes):
+def planned_outputs(output, options, classes, table=None):
     """Every file :func:`write_outputs` writes, as ``(path, what)`` pairs.
 
-    ``classes`` are the native class numbers (their pictures are named after them).
+    ``classes`` are the native class numbers (their pictures are named after them);
+    ``table`` (the input) names the refined metadata's format.
     """
     output = Path(output)
     stem = output.with_suffix("")
     planned = [(output, "the averaged spectrum")]
+    if options.refine_psi_deg:
+        planned += [(refined_metadata_path(output, table) if table is not None
+                     else Path(f"{stem}_refined.star"), "the refined metadata"),
+                    (Path(f"{stem}_refine.png"), "the histogram of the refinement")]
     if options.per_class:
         planned.append((Path(f"{stem}_classes.mrcs"), "the per-class spectra"))
     if options.png:
@@ -444,6 +618,14 @@ def planned_outputs(output, options, classes):
         if options.per_class:
             planned += [(Path(f"{stem}_class{k:03d}.png"), f"the picture of class {k}")
                         for k in classes]
+    if options.group_by:
+        planned += [(Path(f"{stem}_groups.mrcs"), "the per-group spectra"),
+                    (Path(f"{stem}_groups.csv"), "the table of groups")]
+        if options.png:
+            planned.append((Path(f"{stem}_groups.png"), "the per-group contact sheet"))
+    if options.phase_parity:
+        planned += [(Path(f"{stem}_parity.mrc"), "the Bessel-order parity map"),
+                    (Path(f"{stem}_parity.png"), "the parity map's picture")]
     if options.profile:
         planned += [(Path(f"{stem}_profile.csv"), "the layer-line profile"),
                     (Path(f"{stem}_profile.png"), "the layer-line profile's picture")]
@@ -451,7 +633,8 @@ def planned_outputs(output, options, classes):
 
 
 def write_outputs(result, output, *, table, options, overlay=None, extra=None,
-                  front_end="api", context=None, notes=(), inputs=()):
+                  front_end="api", context=None, notes=(), inputs=(), groups=None,
+                  refinement=None, parity=None):
     """Write the MRC(s), PNG(s), profile and JSON sidecar of a spectrum, atomically.
 
     ``inputs`` are the files no output may replace (see
@@ -472,8 +655,15 @@ def write_outputs(result, output, *, table, options, overlay=None, extra=None,
             return outputs.path(path)
 
         _write_spectra(result, output, stem, target, options.per_class)
+        if refinement:
+            write_refinement(refinement, refined_metadata_path(output, table),
+                             Path(f"{stem}_refine.png"), target)
         if options.png:
             _write_pngs(result, stem, target, options, overlay)
+        if groups:
+            _write_groups(groups, result, stem, target, options.png)
+        if parity:
+            _write_parity(parity, result, stem, target)
         if options.profile:
             _write_profile(result, stem, target, options.axis, overlay)
         json_path = Path(f"{stem}.json")
@@ -500,6 +690,36 @@ def _write_spectra(result, output, stem, target, per_class):
                             label=f"spectools {__version__} per-class spectra") as w:
             for k in classes:
                 w.write(result.per_class[k])
+
+
+def _write_parity(parity, result, stem, target):
+    """The parity map as MRC (phase in degrees) and PNG (two colours, weighted)."""
+    psize = _pixel_size(result)
+    with MrcStackWriter(target(Path(f"{stem}_parity.mrc")), 1, result.combined.shape, psize,
+                        label=f"spectools {__version__} parity (deg)") as w:
+        w.write(parity["phase_deg"])
+    parity_png(target(Path(f"{stem}_parity.png")), parity["phase_deg"], parity["weight"],
+               psize or 1.0)
+
+
+def _write_groups(groups, result, stem, target, png):
+    """The per-group spectra (MRC stack), their table (CSV) and a contact sheet (PNG)."""
+    psize = _pixel_size(result)
+    with MrcStackWriter(target(Path(f"{stem}_groups.mrcs")), len(groups.spectra),
+                        result.combined.shape, psize,
+                        label=f"spectools {__version__} spectra per {groups.by}") as w:
+        for spectrum in groups.spectra:
+            w.write(spectrum)
+    with open(target(Path(f"{stem}_groups.csv")), "w", newline="") as fh:
+        rows = csv.writer(fh)
+        rows.writerow(["frame", groups.by, "segments"])
+        rows.writerows(groups.table_rows())
+    if png:
+        extent = 0.5 / (psize or 1.0)
+        panels = [(np.clip(log, *limits), extent)
+                  for log, limits in (display_scale(s) for s in groups.spectra)]
+        titles = [f"{groups.by} {key}: {count}" for _, key, count in groups.table_rows()]
+        contact_sheet(target(Path(f"{stem}_groups.png")), panels, titles)
 
 
 def _write_pngs(result, stem, target, options, overlay):
@@ -544,23 +764,3 @@ def _sidecar(result, table, options, overlay, extra, front_end, context, notes, 
     results.update(extra or {})
     return sidecar("avgps", options, input=table.source, results=results, front_end=front_end,
                    context=context, assumptions=table.assumptions, notes=notes, files=files)
-
-
-def _class_averages(class_averages, table, box):
-    """Class averages of the selected classes, from a stack path or a dict."""
-    if class_averages is None:
-        return {}
-    if isinstance(class_averages, (str, Path)):
-        return read_class_averages(class_averages, table, box)
-    used = set(_native_classes(table))
-    for native, image in class_averages.items():
-        if np.shape(image) != (box, box):
-            raise SpectoolsError(f"class average {native} is {np.shape(image)[-1]}x"
-                                 f"{np.shape(image)[0]} but the particles are {box}x{box}")
-    return {k: np.asarray(v, np.float32) for k, v in class_averages.items() if k in used}
-
-
-def _native_classes(table):
-    if not table.has("class_number"):
-        return []
-    return sorted({int(k) for k in table.native_class(table.data["class_number"].unique())})

@@ -57,6 +57,7 @@ def summarize(table):
     out["box_sizes_px"] = [int(b) for b in _unique(d, "box_px") if b > 0]
     out["alignment_2d"] = table.has_alignment_2d
     out["angles_3d"] = table.has("rot_deg", "tilt_deg")
+    out["filament_angles"] = table.has("psi_prior_deg")
     out["mirrored"] = int(d["mirror"].sum()) if "mirror" in d else 0
     out["psi_grid"] = (angle_grid(d["psi_deg"].to_numpy(float))
                        if table.has_alignment_2d else None)
@@ -115,6 +116,10 @@ def format_summary(s):
         align.append("3D angles (rot, tilt)")
     if s["mirrored"]:
         align.append(f"{s['mirrored']} mirrored")
+    if s.get("filament_angles"):
+        align.append("filament angles (psi prior" + (": the averaged spectrum can turn "
+                                                     "the segments by them)" if not
+                                                     s["alignment_2d"] else ")"))
     lines.append(f"  alignment    {', '.join(align) or 'none'}")
     grid = s.get("psi_grid")
     if grid:

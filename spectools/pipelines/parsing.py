@@ -192,3 +192,13 @@ def parse_choice_list(text, allowed, what) -> list:
     if unknown or not names:
         raise ValueError(f"unknown {what} {unknown or text!r}; choose from {', '.join(allowed)}")
     return names
+
+
+def parse_group_by(text):
+    """A grouping of segments: ``class``, ``filament``, ``micrograph`` or a column name."""
+    text = str(text).strip()
+    if not text:
+        raise ValueError("empty grouping; give class, filament, micrograph or a column name")
+    if any(c.isspace() for c in text):
+        raise ValueError(f"{text!r} is not a column name (no spaces)")
+    return text

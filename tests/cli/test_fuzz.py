@@ -188,6 +188,9 @@ def particle_command(rng, meta, stack=None, extra=(), kind=None):
         argv += ["--per-class"] * int(rng.integers(2))
         # measuring the axis angle is the slow part of these small runs; fuzz it rarely
         argv += ["--axis-angle", "0"] if rng.random() < 0.8 else []
+    elif kind == "refine":
+        argv += ["-o", f"out/refined{rng.choice(['.star', '.cs'])}", "--class-averages",
+                 "canonical.mrcs", "--threads", "1"]
     elif kind == "index":
         argv += ["-o", "out/candidates.csv", "--diameter", str(rng.choice(["60", "90"])),
                  "--threads", "1", "--axis-angle", "0"]
@@ -337,7 +340,15 @@ OPTION_POOLS = {
               "--classes": ["1", "0", "1-3", "5-1", "1-100000000000", "-1", "abc", "7"],
               "--top-classes": ["1", "0", "100"], "--min-posterior": ["0.5", "1.5", "nan"],
               "--threads": ["0", "-1", "3"], "--pixel-size": ["0", "-2", "1e-30", "1e30"],
-              "--class-averages": ["segments_001.mrcs", "nowhere.mrcs", "particles.star"]},
+              "--class-averages": ["segments_001.mrcs", "nowhere.mrcs", "particles.star"],
+              "--angles": ["filament", "alignment", "x"],
+              "--group-by": ["class", "filament", "micrograph", "rlnNothing", "", "a b"],
+              "--min-group": ["1", "0", "-3", "1000", "abc"]},
+    "refine": {"--refine-psi": ["5", "0", "-1", "90", "abc", "1e-9"],
+               "--refine-shift": ["2", "-1", "1e9", "nan"],
+               "--min-correlation": ["0.5", "2", "nan", "-5"],
+               "--class-averages": ["nowhere.mrcs", "particles.star", "segments_001.mrcs"],
+               "--tube-diameter": ["1e6", "0", "nan"], "--classes": ["1", "7", "abc"]},
     "stack": {"--box": ["16", "48", "100000", "1", "0"], "--fill": ["noise", "zero", "x"],
               "--axis": ["vertical", "x"], "--seed": ["-1", str(2 ** 70), "abc"],
               "--metadata": ["star,cs,doc", "bad", ""], "--voltage": ["nan", "0", "-300"],
@@ -369,7 +380,7 @@ OPTION_POOLS = {
 def test_bad_option_values(base, tmp_path):
     def case(rng, work):
         # thon draws its pictures in every run: the slowest command, fuzzed less often
-        command = str(rng.choice(sorted(OPTION_POOLS), p=[0.25, 0.2, 0.2, 0.2, 0.15]))
+        command = str(rng.choice(sorted(OPTION_POOLS), p=[0.2, 0.2, 0.15, 0.15, 0.15, 0.15]))
         pool = OPTION_POOLS[command]
         if command == "thon":
             copy(base["root"] / "mics", work)

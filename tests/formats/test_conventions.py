@@ -879,6 +879,6 @@ def test_cryosparc_columns(tmp_path):
     np.testing.assert_allclose(d["defocus_angle_deg"], exp["defocus_angle_deg"], atol=tol)
     np.testing.assert_allclose(d["phase_shift_deg"], exp["phase_shift_deg"], atol=tol)
     assert d["optics_group"].tolist() == exp["optics_group"]
-    np.testing.assert_allclose(angle_diff(d["psi_prior_deg"], exp["psi_prior_deg_pyem"]), 0,
+    np.testing.assert_allclose(angle_diff(d["psi_prior_deg"], exp["psi_prior_deg"]), 0,
                                atol=tol)
     assert d["helical_tube_id"].tolist() == exp["helical_tube_id"]

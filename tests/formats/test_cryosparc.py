@@ -154,7 +154,7 @@ def test_filament_fields(tmp_path):
     d = read_particles(save(tmp_path / "f.cs", a)).data
     assert list(d["helical_tube_id"]) == [1, 1, 2, 1, 1]
     np.testing.assert_allclose(d["helical_track_length_a"], [0, 50, 0, 0, 20])
-    np.testing.assert_allclose(d["psi_prior_deg"], 60.0, atol=1e-5)  # pyem: 90 - deg(pose)
+    np.testing.assert_allclose(d["psi_prior_deg"], -30.0, atol=1e-5)  # helicon: -deg(pose)
 
 
 def test_round_trip_is_lossless(tmp_path):
@@ -289,6 +289,7 @@ def test_filament_fields_are_named_as_cryosparc_names_them(tmp_path):
     assert list(back["helical_tube_id"]) == [1, 1, 2, 1, 1, 1]
     np.testing.assert_allclose(back["helical_track_length_a"], t.data["helical_track_length_a"])
     np.testing.assert_allclose(back["psi_prior_deg"], 60.0, atol=1e-4)
+    np.testing.assert_allclose(np.rad2deg(out["filament/filament_pose"]), -60.0, atol=1e-4)
 
 
 def test_passthrough_fields_of_a_cs_input_are_carried_untouched(tmp_path):

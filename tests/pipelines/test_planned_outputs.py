@@ -31,7 +31,8 @@ def dataset(folder):
 def test_avgps_writes_what_it_declares(tmp_path):
     table = dataset(tmp_path / "in")
     options = avgps.AvgpsOptions(per_class=True, png=True, profile=True, axis_angle=0.0,
-                                 workers=1, overlay={"twist": 50.0, "rise": 15.0, "csym": 1})
+                                 workers=1, overlay={"twist": 50.0, "rise": 15.0, "csym": 1},
+                                 group_by="filament")
     out = tmp_path / "out" / "ps.mrc"
     done = avgps.run_avgps(table, out, options)
     planned = {str(p) for p, _ in avgps.planned_outputs(out, options, [1, 2])}

@@ -395,7 +395,7 @@ class TestSpectoolsScipion(BaseTest):
             SpectoolsProtAveragedSpectrum,
             inputSet=self.pointer(self.relionImport, "outputParticles"), matrixForm=1,
             tubeDiameter=TUBE_A, twist=OVERLAY["twist"], rise=OVERLAY["rise"],
-            numberOfThreads=2, objLabel="avgps RELION")
+            groupBy="class", numberOfThreads=2, objLabel="avgps RELION")
         combined = read_mrc(prot.outputSpectrum.getFileName())
         reference = cli_spectrum(self.tmp, "relion", self.star, "--tube-diameter", TUBE_A,
                                  "--per-class")
@@ -408,6 +408,12 @@ class TestSpectoolsScipion(BaseTest):
         ref_classes = read_mrc(self.tmp / "relion_classes.mrcs")
         np.testing.assert_allclose(per_class[1], ref_classes[0], rtol=1e-5,
                                    atol=1e-6 * ref_classes.max())
+        groups = prot.outputGroupSpectra
+        assert groups.getSize() == 2 and groups.getSamplingRate() == PSIZE
+        for g in groups:
+            np.testing.assert_allclose(read_image(g.getLocation()), ref_classes[g.getObjId() - 1],
+                                       rtol=1e-5, atol=1e-6 * ref_classes.max())
+        assert "2 spectra per class" in " ".join(prot.summary())
         # layer lines where the simulator put them: class 1 at l/pitch and 1/rise,
         # class 2 (pitch 72 A, C2) on its meridian at 1/rise.
         pitch = HELIX.rise_a * 360 / HELIX.twist_deg
@@ -494,6 +500,36 @@ class TestSpectoolsScipion(BaseTest):
         assert os.stat(prot._getExtraPath("avgps.mrc")).st_mtime_ns == before
 
     # ---- index helical symmetry
+    def test_avgps_refinement_registers_the_refined_particles_as_the_cli_refines_them(self):
+        prot = self.run_protocol(
+            SpectoolsProtAveragedSpectrum,
+            inputSet=self.pointer(self.csImport, "outputClasses"), classIds="1",
+            tubeDiameter=TUBE_A, numberOfThreads=1, perClass=False, profile=False,
+            refinePsi=3.0, phaseParity=True, objLabel="avgps refined")
+        cli_out = Path(self.tmp) / "cs_refined.mrc"
+        assert spectools_main(["avgps", str(self.cs), "-o", str(cli_out), "--tube-diameter",
+                               str(TUBE_A), "--classes", "0", "--class-averages",
+                               str(self.averages), "--refine-psi", "3", "--phase-parity",
+                               "--threads", "1"]) == 0
+        cli = read_particles(cli_out.with_name("cs_refined_refined.cs")).data
+        parts = prot.outputParticles
+        assert parts.getSize() == N_PER_CLASS and parts.getAlignment() == ALIGN_2D
+        mine = convert.table_from_set(parts).data.sort_values("image_index")
+        cli = cli.sort_values("image_index")
+        np.testing.assert_allclose(mine["psi_deg"].to_numpy(), cli["psi_deg"].to_numpy(),
+                                   atol=1e-3)
+        np.testing.assert_allclose(mine["origin_x_px"].to_numpy(), cli["origin_x_px"].to_numpy(),
+                                   atol=1e-3)
+        info = json.loads(Path(prot._getExtraPath("avgps.json")).read_text())
+        assert info["refinement"]["segments"] == N_PER_CLASS
+        assert "In-plane refinement:" in " ".join(prot.summary())
+        parity = read_mrc(prot.outputParity.getFileName())
+        cli_parity = read_mrc(cli_out.with_name("cs_refined_parity.mrc"))
+        assert prot.outputParity.getSamplingRate() == PSIZE
+        strong = np.abs(cli_parity) > 0  # phases agree (mod 360) wherever defined
+        diff = (parity - cli_parity + 180) % 360 - 180
+        assert np.abs(diff[strong]).max() < 0.5
+
     def test_index_helical_symmetry_of_the_class_spectra(self):
         """Noisy segments of two classes (RELION import), their class spectra, then indexing."""
         folder = self.data / "noisy"
@@ -638,6 +674,28 @@ class TestSpectoolsScipion(BaseTest):
         prot.inputSet.set(mixed)
         assert any("Mixed sampling rates" in e for e in prot.validate())
         mixed.close()
+
+    def test_segments_with_filament_angles_only_are_accepted_and_read(self):
+        """Particles of a helical extraction (no alignment; the RELION plugin keeps the psi
+        prior as _rlnAnglePsiPrior): the form accepts them unless told to use an alignment."""
+        from pyworkflow.object import Float
+        picked = SetOfParticles(filename=str(Path(_SCRATCH) / "picked.sqlite"))
+        picked.setSamplingRate(PSIZE)
+        psi = self.truth.data["psi_deg"].to_numpy()[:4]
+        for i in range(4):
+            p = Particle(location=(i + 1, self.truth.data["image_path"][0]))
+            p._rlnAnglePsiPrior = Float(float(psi[i]))
+            picked.append(p)
+        picked.write()
+        table = convert.table_from_set(picked, need_alignment=False)
+        np.testing.assert_allclose(table.data["psi_prior_deg"], psi)
+        assert not table.has_alignment_2d
+        prot = self.newProtocol(SpectoolsProtAveragedSpectrum)
+        prot.inputSet.set(picked)
+        assert not any("alignment" in e for e in prot.validate()), prot.validate()
+        prot.angles.set(list(AVGPS_OPTIONS["angles"].choices).index("alignment"))
+        assert any("no 2D alignment" in e for e in prot.validate())
+        picked.close()
 
     # ---- Thon rings
     def test_thon_rings_of_micrographs_and_movies_with_gain(self):
