@@ -9,6 +9,7 @@ normalisation the spectrum is ``|DFT(x) / N^2|^2``, what ``relion_image_handler
 import json
 import os
 import platform
+import sys
 import tempfile
 import threading
 from pathlib import Path
@@ -16,10 +17,33 @@ from pathlib import Path
 import numpy as np
 import scipy.fft
 
-try:  # FFTW, when installed (pip install spectools[fftw]); pocketfft otherwise
-    import pyfftw
-except ImportError:  # pragma: no cover - depends on the environment
-    pyfftw = None
+
+def _import_pyfftw():
+    """pyFFTW without the interfaces its package import loads, or None when not installed.
+
+    ``import pyfftw`` imports ``pyfftw.interfaces``, which imports
+    ``dask.array`` (when Dask is installed) and ``scipy.fftpack`` to wrap them:
+    0.35 s of every command's start-up here, for interfaces spectools never
+    uses (it calls ``pyfftw.FFTW`` only).  Those two modules are hidden while
+    pyFFTW is imported, and only then; ``import pyfftw.interfaces.dask_fft``
+    still works afterwards.
+    """
+    hidden = [name for name in ("dask.array.fft", "scipy.fftpack") if name not in sys.modules]
+    for name in hidden:
+        sys.modules[name] = None  # makes "import name" raise ImportError
+    try:
+        import pyfftw
+    except ImportError:  # pragma: no cover - depends on the environment
+        return None
+    finally:
+        for name in hidden:
+            if sys.modules.get(name, "") is None:
+                del sys.modules[name]
+    return pyfftw
+
+
+# FFTW, when installed (pip install spectools[fftw]); pocketfft otherwise.
+pyfftw = _import_pyfftw()
 
 #: The FFT library of the spectrum step: "fftw" (pyFFTW) when it is installed,
 #: else "pocketfft" (scipy.fft); SPECTOOLS_FFT=pocketfft forces the latter.
