@@ -30,6 +30,10 @@ PARAMETERS = ("defocus_u_a", "defocus_v_a", "defocus_angle_deg", "voltage_kv", "
 #: Largest voltage (kV) and Cs (mm) taken for real: microscopes run at up to
 #: 3000 kV with a Cs of a few mm; 300000 or 2700 are volts or micrometres.
 MAX_VOLTAGE_KV = 5000.0
+#: Smallest voltage taken for real: no transmission microscope images below
+#: 10 kV (0.3 would be megavolts), and the wavelength, hence every ring
+#: spacing, blows up as the voltage goes to 0.
+MIN_VOLTAGE_KV = 10.0
 MAX_CS_MM = 100.0
 
 
@@ -82,6 +86,10 @@ class CTF:
             object.__setattr__(self, name, _finite(getattr(self, name), name))
         if not self.voltage_kv > 0:
             raise SpectoolsError(f"voltage must be positive, not {self.voltage_kv:g} kV")
+        if self.voltage_kv < MIN_VOLTAGE_KV:
+            raise SpectoolsError(f"voltage {self.voltage_kv:g} kV is below any transmission "
+                                 f"microscope ({MIN_VOLTAGE_KV:g} kV at least): megavolts "
+                                 "instead of kV?")
         if self.voltage_kv > MAX_VOLTAGE_KV:
             raise SpectoolsError(f"voltage {self.voltage_kv:g} kV is beyond any microscope "
                                  f"({MAX_VOLTAGE_KV:g} kV at most): volts instead of kV?")

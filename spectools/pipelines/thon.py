@@ -128,7 +128,10 @@ class ThonOptions:
             raise SpectoolsError(f"the highest resolution shown ({self.max_res_a:g} A) must be "
                                  f"finer than the lowest ({self.min_res_a:g} A)",
                                  hint=Hint("max_res_a", purpose="choose a smaller one"))
-        self.ctf()  # the CTF model's values are checked before any work
+        # The optics are checked before any work, with or without a defocus:
+        # the CTF fit uses them too.
+        self.ctf() or CTF(10000.0, 10000.0, 0.0, self.voltage_kv, self.cs_mm,
+                          self.amplitude_contrast)
         if not 0 < self.min_defocus_a < self.max_defocus_a:
             raise SpectoolsError(f"the defocus search range must have 0 < lowest < highest, "
                                  f"not {self.min_defocus_a:g} to {self.max_defocus_a:g} Å")

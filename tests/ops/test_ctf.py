@@ -64,6 +64,8 @@ def test_from_mapping_fills_v_and_refuses_unknown_keys():
 
 @pytest.mark.parametrize("kwargs, words", [
     (dict(voltage_kv=0.0), "voltage must be positive"),
+    (dict(voltage_kv=1e-9), "below any transmission microscope"),
+    (dict(voltage_kv=3e5), "volts instead of kV"),
     (dict(cs_mm=-1.0), "spherical aberration"),
     (dict(amplitude_contrast=1.0), "amplitude contrast"),
     (dict(amplitude_contrast=float("nan")), "must be finite"),

@@ -196,6 +196,21 @@ def test_written_tables_refuse_other_extensions(tmp_path):
     assert blocks["micrographs"]["rlnDefocusAngle"][0] == pytest.approx(5.0)
 
 
+@pytest.mark.parametrize("voltage", ["1e-9", "0.3"])
+def test_an_absurd_voltage_is_refused_before_the_fit(tmp_path, capsys, voltage):
+    # Without a defocus the optics feed only the fit; a voltage near 0 made its
+    # ring spacing, hence its search grid, blow up (out of memory, exit 1).
+    micrograph = tmp_path / "m.mrc"
+    with mrcfile.new(micrograph) as mrc:
+        mrc.set_data(np.random.default_rng(0).normal(size=(256, 256)).astype(np.float32))
+        mrc.voxel_size = 1.0
+    out = tmp_path / "out"
+    out.mkdir()
+    assert main(["thon", str(micrograph), "-o", str(out / "ps.mrc"), "--voltage", voltage]) == 2
+    assert "below any transmission microscope" in capsys.readouterr().err
+    assert not any(out.iterdir())
+
+
 def test_scanned_film_as_a_16_bit_png(tmp_path, capsys):
     from PIL import Image
 
