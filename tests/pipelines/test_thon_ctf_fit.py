@@ -8,6 +8,7 @@ phase plate; ``benchmarks/bench_ctf_fit.py`` sweeps the ranges.
 """
 import json
 
+import mrcfile
 import numpy as np
 import pandas as pd
 import pytest
