@@ -3,5 +3,5 @@
 set -euo pipefail
 source "$(dirname "$0")/venv.sh"
 cd "$REPO"
-make_venv .venv/current test,movies,fftw "numpy>=2"
+make_venv .venv/current "$CURRENT_EXTRAS" "$CURRENT_PINS"
 .venv/current/bin/spectools demo -o demo-output "$@"

@@ -8,7 +8,7 @@ source "$(dirname "$0")/venv.sh"
 cd "$REPO"
 
 echo "== setting up .venv/current (numpy 2.x)" >&2
-make_venv .venv/current test,movies,fftw,dask "numpy>=2"
+make_venv .venv/current "$CURRENT_EXTRAS" "$CURRENT_PINS"
 echo "== setting up .venv/scipion-pins (numpy 1.26.1, scipy 1.10, mrcfile 1.4.3)" >&2
 make_venv .venv/scipion-pins test,movies,fftw,dask "numpy==1.26.1" "scipy==1.10.0" "mrcfile==1.4.3" "matplotlib==3.8.1" "pandas<3"
 echo "== setting up .venv/scipion (scipion-pyworkflow, scipion-em, scipion-em-relion)" >&2

@@ -5,6 +5,10 @@ set -euo pipefail
 
 PYTHON="${PYTHON:-python3}"
 REPO="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)"
+# What .venv/current holds, for demo.sh and test.sh alike: asked for differently,
+# each script would rebuild it for the other.
+CURRENT_EXTRAS="test,movies,fftw,dask"
+CURRENT_PINS="numpy>=2"
 
 ensure_venv_module() {
     if "$PYTHON" -c "import venv, ensurepip" 2>/dev/null; then return 0; fi

@@ -98,6 +98,22 @@ def test_avgps_on_dask_equals_local(client, segments, tmp_path, capsys):
         "camera_raster"]
 
 
+def test_group_spectra_on_dask_equal_local(client, segments, tmp_path, capsys):
+    # A grouping by a column (not by class) is a second pass of the engine; with
+    # --dask it runs on the cluster too.
+    local, dask = tmp_path / "local.mrc", tmp_path / "dask.mrc"
+    base = ["avgps", str(segments)] + AVGPS_ARGS + ["--group-by", "class_number"]
+    assert main(base + ["-o", str(local)]) == 0
+    assert main(base + ["-o", str(dask), "--dask", client.scheduler.address]) == 0
+    capsys.readouterr()
+    expected, _ = read_mrc(tmp_path / "local_groups.mrcs")
+    found, _ = read_mrc(tmp_path / "dask_groups.mrcs")
+    assert found.shape == expected.shape == (2,) + expected.shape[1:]
+    assert_spectra_equal(found, expected)
+    assert (tmp_path / "dask_groups.csv").read_text() == \
+        (tmp_path / "local_groups.csv").read_text()
+
+
 def test_stack_on_dask_is_bit_for_bit(client, segments, tmp_path, monkeypatch):
     table, _, _ = checked_table(read_particles(segments))
     options = StackOptions(fill="noise", seed=7, workers=1)  # seeded noise: batches must match
