@@ -155,26 +155,32 @@ def check_not_input(output, inputs):
     check_outputs([output], inputs)
 
 
-def _make_folder(folder):
-    """Create ``folder`` and its missing parents; the folders created, deepest first."""
+def missing_folders(folder):
+    """The folders of ``folder``'s path that do not exist yet, deepest first."""
     missing = []
     folder = Path(os.path.abspath(folder))
     while not os.path.lexists(folder) and folder != folder.parent:
         missing.append(folder)
         folder = folder.parent
+    return missing
+
+
+def _make_folder(folder):
+    """Create ``folder`` and its missing parents; the folders created, deepest first."""
+    missing = missing_folders(folder)
     for made in reversed(missing):
         try:
             os.mkdir(made)
         except FileExistsError:
             continue  # made meanwhile by another process: not ours to remove
         except OSError as exc:
-            _remove_folders([m for m in missing if m != made])
+            remove_empty_folders([m for m in missing if m != made])
             raise SpectoolsError(f"cannot create the output folder: {exc.strerror}",
                                  made) from None
     return missing
 
 
-def _remove_folders(folders):
+def remove_empty_folders(folders):
     """Remove folders made for outputs that were not written (those still empty)."""
     for folder in folders:
         with contextlib.suppress(OSError):
@@ -196,7 +202,7 @@ def _temporary_beside(final):
     try:
         fd, tmp = tempfile.mkstemp(prefix=f".{final.name}.", suffix=".part", dir=folder)
     except OSError as exc:
-        _remove_folders(made)
+        remove_empty_folders(made)
         raise SpectoolsError(f"cannot create a file in the output folder: {exc.strerror}",
                              folder) from None
     os.close(fd)
@@ -234,7 +240,7 @@ def atomic_path(path):
         _publish(tmp, path)
     except BaseException as exc:
         _remove(tmp)
-        _remove_folders(made)
+        remove_empty_folders(made)
         error = _write_error(exc, path)
         if error is not None:
             raise error from None
@@ -282,7 +288,7 @@ class AtomicWriter:
             self.file = open(self._tmp, "w+b")
         except BaseException:
             _remove(self._tmp)
-            _remove_folders(self._made)
+            remove_empty_folders(self._made)
             raise
         try:
             self._begin()
@@ -324,7 +330,7 @@ class AtomicWriter:
         with contextlib.suppress(OSError):
             handle.close()
         _remove(self._tmp)
-        _remove_folders(self._made)
+        remove_empty_folders(self._made)
 
     def __enter__(self):
         return self
@@ -387,7 +393,7 @@ class OutputSet:
         for tmp, _ in self._pending:
             _remove(tmp)
         self._pending = []
-        _remove_folders(self._made)
+        remove_empty_folders(self._made)
         self._made = []
 
     def __enter__(self):

@@ -29,18 +29,18 @@ sidecar ``OUT_avgps.json``.
 """
 from __future__ import annotations
 
+import contextlib
 import csv
 import dataclasses
 import io
 import math
-import os
 from pathlib import Path
 from typing import Optional, Union
 
 import numpy as np
 
 from ..errors import Hint, SpectoolsError
-from ..io.atomic import OutputSet, check_outputs
+from ..io.atomic import OutputSet, check_outputs, missing_folders, remove_empty_folders
 from ..io.stacks import open_stack, stack_header
 from ..ops import indexing
 from ..ops.layer_line_search import DEFAULT_THRESHOLD, observe_layer_lines
@@ -584,7 +584,7 @@ def run_index(source: Union[str, Path, ParticleTable], output=None,
     """
     output = _output_path(source, output)
     protect = list(protect)
-    missing_folders = _missing_folders(output.parent)
+    made_for_run = missing_folders(output.parent)
     if isinstance(source, ParticleTable):
         inputs = protect + ([(class_averages, "the class averages")]
                             if isinstance(class_averages, (str, Path)) else [])
@@ -605,7 +605,7 @@ def run_index(source: Union[str, Path, ParticleTable], output=None,
                                              source=spectrum_path, front_end=front_end,
                                              context=context, inputs=inputs)
     except SpectoolsError:
-        _remove(spectrum_files, missing_folders)
+        _remove(spectrum_files, made_for_run)
         raise
     return IndexRun(result=result, files=files, sidecar=content, spectrum_files=spectrum_files,
                     spectrum_notes=spectrum_notes)
@@ -670,28 +670,12 @@ def _check_before_computing(table, options):
         check_diameter(options.diameter_a, int(box), float(pixel))
 
 
-def _missing_folders(folder):
-    """The folders of ``folder``'s path that do not exist yet, deepest first."""
-    missing = []
-    folder = Path(os.path.abspath(folder))
-    while not os.path.lexists(folder) and folder != folder.parent:
-        missing.append(folder)
-        folder = folder.parent
-    return missing
-
-
 def _remove(files, folders=()):
     """Remove the spectrum computed for a failed run, and the folders made for it (if empty)."""
     for path in files:
-        try:
+        with contextlib.suppress(OSError):
             Path(path).unlink()
-        except OSError:
-            pass
-    for folder in folders:
-        try:
-            folder.rmdir()
-        except OSError:
-            pass
+    remove_empty_folders(folders)
 
 
 def read_spectrum(path, options: IndexOptions = IndexOptions()):
