@@ -1,4 +1,5 @@
 """Averaged power spectra against the simulator's ground truth and RELION's formula."""
+import functools
 import json
 
 import mrcfile
@@ -6,6 +7,7 @@ import numpy as np
 import pandas as pd
 import pytest
 
+from helpers.errors import cli_fails
 from helpers.relion_reference import avg_ampl2_ali
 from helpers.spectrum_measures import axial_profile, peak_position
 from spectools.cli.main import main
@@ -181,14 +183,7 @@ def test_bad_input(capsys, tmp_path, clean):
     table, paths = clean
     star = str(paths["relion"])
 
-    def fails(*argv):
-        try:
-            code = main([str(a) for a in argv])
-        except SystemExit as exc:  # usage errors exit from argparse
-            code = exc.code
-        err = capsys.readouterr().err
-        assert code == 2 and len(err.strip().splitlines()) == 1, err
-        return err
+    fails = functools.partial(cli_fails, capsys)
 
     assert "keeps none" in fails("avgps", star, "-o", tmp_path / "a.mrc", "--classes", "9")
     assert "larger than the box" in fails("avgps", star, "-o", tmp_path / "b.mrc",

@@ -1,4 +1,5 @@
 """Thon-ring spectra of simulated micrographs and movies with a known CTF."""
+import functools
 import json
 
 import numpy as np
@@ -10,6 +11,7 @@ from spectools.pipelines.frame_spectrum import thon_spectrum
 from spectools.simulate.micrographs import (gain_with_column_stripes, simulate_micrograph,
                                             simulate_movie, write_movie)
 from helpers.ctf_reference import ctf_zeros
+from helpers.errors import cli_fails
 from spectools.ops.ctf import CTF as CTFModel
 from spectools.ops.thon_rings import box_background, rotational_average
 from spectools.ops.fourier import frequency_grid
@@ -136,14 +138,7 @@ def test_cli_outputs_and_bad_input(capsys, tmp_path):
         ctf_zeros(1, 15000.0, 300.0, 2.7, 0.1)[0], rel=1e-4)
     capsys.readouterr()
 
-    def fails(*argv):
-        try:
-            code = main([str(a) for a in argv])
-        except SystemExit as exc:
-            code = exc.code
-        err = capsys.readouterr().err
-        assert code == 2 and len(err.strip().splitlines()) == 1, err
-        return err
+    fails = functools.partial(cli_fails, capsys)
 
     wide = tmp_path / "wide.mrc"
     write_movie(wide, np.zeros((1, 256, 384), np.float32), PSIZE)
