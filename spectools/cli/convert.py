@@ -2,11 +2,10 @@
 import dataclasses
 
 from ..pipelines.convert import OPTIONS, ConvertOptions, run_convert
-from ..pipelines.inputs import (OPTICS_OPTIONS, READ_OPTIONS, SELECT_OPTIONS, input_files,
-                                read_input, select)
+from ..pipelines.inputs import (OPTICS_OPTIONS, READ_OPTIONS, SELECT_OPTIONS)
 from .common import (add_optics_options, add_options, add_reading_options,
                      add_selection_options, optics_options, options_from_args, read_options,
-                     select_options)
+                     selected_input)
 
 HELP = "convert particle metadata between cryoSPARC .cs, RELION .star and SPIDER doc files"
 DESCRIPTION = HELP + """.
@@ -33,9 +32,7 @@ def add_parser(subparsers):
 
 def run(args):
     reading = read_options(args)
-    table = read_input(args.input, reading)
-    protect = input_files(args.input, reading, table)
-    table = select(table, select_options(args))
+    table, protect = selected_input(args)
     options = dataclasses.replace(options_from_args(ConvertOptions, args, OPTIONS),
                                   cs2d_convention=reading.cs2d_convention)
     table = run_convert(table, args.output, options, optics=optics_options(args),

@@ -4,9 +4,9 @@ from pathlib import Path
 
 from ..pipelines import avgps as avgps_job
 from ..pipelines.index import OPTIONS, IndexOptions, run_index
-from ..pipelines.inputs import READ_OPTIONS, SELECT_OPTIONS, input_files, read_input, select
+from ..pipelines.inputs import READ_OPTIONS, SELECT_OPTIONS
 from .common import (add_options, add_selection_options, context, options_from_args,
-                     read_options, select_options)
+                     selected_input)
 
 HELP = "rank helical symmetries (rise, twist, Cn) that explain an averaged power spectrum"
 DESCRIPTION = HELP + """.
@@ -77,10 +77,7 @@ def run(args):
     if path.suffix.lower() in SPECTRUM_EXTENSIONS:
         done = run_index(path, args.output, options, front_end="cli", context=context(args))
     else:
-        reading = read_options(args)       # its pixel size is the one --pixel-size
-        table = read_input(args.input, reading)
-        protect = input_files(args.input, reading, table)
-        table = select(table, select_options(args))
+        table, protect = selected_input(args)   # its pixel size is the one --pixel-size
         spectrum = options_from_args(avgps_job.AvgpsOptions, args,
                                      {n: avgps_job.OPTIONS[n] for n in SPECTRUM_OPTIONS})
         output = args.output or path.with_name(path.stem + "_index.csv")

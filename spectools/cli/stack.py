@@ -1,10 +1,9 @@
 """``spectools stack INPUT -o OUT.mrcs``: write the particles with their alignment imposed."""
 from ..pipelines.aligned_stack import OPTIONS, StackOptions, run_stack
-from ..pipelines.inputs import (OPTICS_OPTIONS, READ_OPTIONS, SELECT_OPTIONS, input_files,
-                                read_input, select)
+from ..pipelines.inputs import (OPTICS_OPTIONS, READ_OPTIONS, SELECT_OPTIONS)
 from .common import (add_dask_option, add_optics_options, add_options, add_reading_options,
                      add_selection_options, context, dask_client, optics_options,
-                     options_from_args, read_options, select_options)
+                     options_from_args, selected_input)
 
 HELP = "write an aligned stack: each particle rotated and shifted into its class frame"
 DESCRIPTION = HELP + """.
@@ -42,10 +41,7 @@ def add_parser(subparsers):
 
 
 def run(args):
-    reading = read_options(args)
-    table = read_input(args.input, reading)
-    protect = input_files(args.input, reading, table)
-    table = select(table, select_options(args))
+    table, protect = selected_input(args)
     with dask_client(args) as client:
         summary = run_stack(table, args.output, options_from_args(StackOptions, args, OPTIONS),
                             optics=optics_options(args), protect=protect,

@@ -54,8 +54,11 @@ _PLANNING = threading.Lock()
 _WISDOM = {"loaded": False}
 
 
-def power_spectra_sum(images, pad=2, rows=None, workers=1):
+def power_spectra_sum(images, pad=2, rows=None):
     """Sum over images of ``|DFT|^2`` on the zero-padded grid, as a half plane.
+
+    Each image is transformed on the calling thread, so that worker threads
+    run whole batches side by side.
 
     Parameters
     ----------
@@ -65,9 +68,6 @@ def power_spectra_sum(images, pad=2, rows=None, workers=1):
     rows : slice, optional
         Rows known to hold all nonzero pixels (e.g. a horizontal tube mask):
         the row transforms skip the others.
-    workers : int
-        Unused (kept for callers): each image is transformed on the calling
-        thread, so that worker threads run whole batches side by side.
 
     Returns
     -------
