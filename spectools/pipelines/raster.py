@@ -70,10 +70,6 @@ class RasterPlan:
     report: dict = None
     notes: list = dataclasses.field(default_factory=list)
 
-    @property
-    def active(self):
-        return bool(self.columns.any() or self.rows.any())
-
     def take(self, rows):
         """The plan of the table's ``rows`` (e.g. one output stack, one task); no report."""
         return dataclasses.replace(self, columns=self.columns[rows], rows=self.rows[rows],
@@ -137,8 +133,9 @@ def plan_raster(table, mode="auto", *, cache, frame_angles_deg=None, workers=1,
 def read_raw(table, rows, cache, plan=None):
     """Raw images of ``rows`` (positions in ``table``), their raster lines replaced per ``plan``."""
     images = read_batch(table, rows, cache)
-    if plan is None or not plan.active:
+    if plan is None:
         return images
+    # Only this batch's rows: the whole plan's flags cost a scan of the table per batch.
     columns, lines = plan.columns[rows], plan.rows[rows]
     if not (columns.any() or lines.any()):
         return images
