@@ -117,14 +117,20 @@ def stack_groups(image_paths, per_task):
     paths = np.asarray(image_paths)
     _, first, stack_of = np.unique(paths, return_index=True, return_inverse=True)
     stack_of = stack_of.ravel()
-    groups, current = [], []
+    # One stable sort puts each stack's rows together, in table order: a scan of
+    # the table per stack would cost segments x stacks comparisons on the client.
+    order = np.argsort(stack_of, kind="stable")
+    bounds = np.cumsum(np.bincount(stack_of, minlength=len(first)))[:-1]
+    rows_of = np.split(order, bounds)
+    groups, current, held = [], [], 0
     for stack in np.argsort(first, kind="stable"):
-        rows = np.flatnonzero(stack_of == stack)
+        rows = rows_of[stack]
         for start in range(0, len(rows), per_task):
             current.append(rows[start:start + per_task])
-            if sum(len(r) for r in current) >= per_task:
+            held += len(current[-1])
+            if held >= per_task:
                 groups.append(np.sort(np.concatenate(current)))
-                current = []
+                current, held = [], 0
     if current:
         groups.append(np.sort(np.concatenate(current)))
     return groups
