@@ -349,7 +349,9 @@ def plan_avgps(table, output, options=AvgpsOptions(), *, class_averages=None, pr
         check, class_angles = None, None
         notes += angles_report["notes"]
     else:
-        check, class_angles = alignment_check(table, averages, axis_angle)
+        check, class_angles = alignment_check(
+            table, averages, axis_angle,
+            measured_angles=refinement.axis_angles if refinement else None)
     if check:
         notes.append(f"alignment check: {check['verdict']}")
     grid = angle_grid(table.data["psi_deg"].to_numpy(float))
@@ -514,8 +516,11 @@ def tube_diameter_px(options, box, pixel_size_a):
     return diameter_px, [f"tube mask {diameter_px * pixel_size_a:.0f} A wide (60% of the box)"]
 
 
-def alignment_check(table, averages, axis_angle):
+def alignment_check(table, averages, axis_angle, measured_angles=None):
     """The alignment-convention check against class averages, and their axis angles.
+
+    ``measured_angles`` (native class -> degrees) are the averages' axis
+    angles when already measured (by the in-plane refinement).
 
     Returns
     -------
@@ -532,9 +537,10 @@ def alignment_check(table, averages, axis_angle):
     best, verdict = summarize_check(scores)
     check = {"correlations": {str(k): v for k, v in scores.items()}, "best": best,
              "verdict": verdict}
-    angles = ({k: axis_angle_from_image(img) for k, img in averages.items()}
-              if axis_angle == "auto" else None)
-    return check, angles
+    if axis_angle != "auto":
+        return check, None
+    return check, measured_angles or {k: axis_angle_from_image(img)
+                                      for k, img in averages.items()}
 
 
 def overlay_lines(overlay, pixel_size_a):
