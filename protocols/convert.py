@@ -182,8 +182,18 @@ def available_classes(obj):
 
 
 def image_sets(obj):
-    """The particle sets of ``obj``: itself, or the enabled classes of a SetOfClasses."""
-    return [c for c in obj.iterItems() if c.isEnabled()] if is_classes(obj) else [obj]
+    """The particle sets of ``obj``, one at a time: itself, or the enabled classes of a
+    SetOfClasses.
+
+    A generator, not a list: Scipion iterates a set through one reused item
+    object, so a list of classes would hold the last class as many times.
+    """
+    if not is_classes(obj):
+        yield obj
+        return
+    for item in obj.iterItems():
+        if item.isEnabled():
+            yield item
 
 
 def missing_image_files(obj):

@@ -22,7 +22,7 @@ from spectools.pipelines.workers import available_cpus
 
 from ..constants import (AVGPS_CLASSES, AVGPS_GROUPS, AVGPS_OUTPUT, AVGPS_PARITY, AVGPS_PNG,
                          AVGPS_REFINED, AVGPS_SIDECAR)
-from ..convert import (available_classes, has_psi_priors, image_file, image_index,
+from ..convert import (available_classes, has_psi_priors, image_file, image_index, image_sets,
                        input_alignment, is_classes, sampling_rates, table_from_set,
                        transform_from_alignment)
 from .protocol_base import SpectoolsProtocol, add_matrix_form_param, add_option_param, plural
@@ -131,16 +131,13 @@ class SpectoolsProtAveragedSpectrum(SpectoolsProtocol):
         the parameters, so that a changed one redoes them all in Continue mode.
         """
         parameters = self._parameters()
-        parts = self._spectrum_parts()
+        parts = self.parallel_steps()  # one step per group of stacks that can run at once
         plan = self._insertFunctionStep(self.planStep, parameters, parts, prerequisites=[])
         sums = [self._insertFunctionStep(self.partStep, parameters, part, parts,
                                          prerequisites=[plan]) for part in range(parts)]
         total = self._insertFunctionStep(self.spectrumStep, parameters, parts,
                                          prerequisites=sums)
         self._insertFunctionStep(self.createOutputStep, prerequisites=[total])
-
-    def _spectrum_parts(self):
-        return 1 if self.threads() < 3 else self.parallel_steps()
 
     def _parameters(self):
         options = self._options()
@@ -249,10 +246,7 @@ class SpectoolsProtAveragedSpectrum(SpectoolsProtocol):
         images = obj.getImages() if is_classes(obj) else obj
         parts.copyInfo(images)
         parts.setAlignment2D()
-        for items in (obj.iterItems() if is_classes(obj) else [obj]):
-            if is_classes(obj) and not items.isEnabled():
-                continue
-            # classes are iterated one at a time: Scipion reuses the class object
+        for items in image_sets(obj):
             for particle in items.iterItems(orderBy="id"):
                 r = rows.get(particle.getObjId())
                 if r is None:

@@ -237,7 +237,7 @@ class SpectoolsProtThonRings(SpectoolsProtocol):
             for what, value in (("gain", mics.getGain()), ("dark", mics.getDark())):
                 if value and not os.path.exists(image_file(value)):
                     errors.append(f"The movies' {what} reference {value} does not exist.")
-        missing = self.missing_files_error(mics, "movie" if self._is_movies() else "micrograph")
+        missing = self.missing_files_error(mics, self._item_word())
         if missing:
             errors.append(missing + MISSING_MICROGRAPHS_HINT)
         return errors
