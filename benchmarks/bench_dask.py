@@ -81,9 +81,8 @@ def main():
         print(f"writing {n} random {box}x{box} segments in stacks of 200...")
         star = make_input(folder, n, box)
         quarter = make_input(folder, n // 4, box, name="quarter.star", prefix="quarter")
-        warm = make_input(folder, 64, box, name="warm.star", prefix="warm")
         output = folder / "ps.mrc"
-        warm_up(folder, box, [["avgps", "{star}", "-o", str(output), *DEFAULTS]])
+        warm = warm_up(folder, box, [["avgps", "{star}", "-o", str(output), *DEFAULTS]])
         local = {threads: fresh(["avgps", str(star), "-o", str(output), *DEFAULTS,
                                  "--threads", str(threads)]) for threads in (1, 2)}
         for threads, r in local.items():

@@ -60,11 +60,13 @@ def warm_up(folder, box, commands):
 
     Only the first run on a machine compiles (and FFTW measures its plans);
     the timed runs load the caches.  The baseline's too, when there is one.
+    Returns the few segments' STAR file.
     """
     star = make_input(folder, 64, box, name="warm.star", prefix="warm")
     for argv in commands:
         for source in [None] + ([BASELINE] if BASELINE else []):
             fresh([a.replace("{star}", str(star)) for a in argv], source)
+    return star
 
 
 def timed(label, n, argv, reference):
